@@ -1,0 +1,68 @@
+"""Locate artifacts that are already on this machine: file paths/URLs and files inside Python packages."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from carml.errors import ArtifactError
+
+
+def file_path(url: str, base_dir: Path) -> Path:
+    """The path a `file` artifact names: bare paths and file: URLs, relative ones against `base_dir`."""
+    if re.match(r"^[A-Za-z]:[\\/]", url) or not url.lower().startswith("file:"):
+        # A bare path is taken literally: no percent-decoding, so '%' in a file name means '%'.
+        path = Path(url)
+    else:
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise ArtifactError(
+                f"The artifact URL {url} names the host '{parts.netloc}'; file: URLs can only name this "
+                f"machine (use file:///absolute/path or a relative path)."
+            )
+        path = Path(url2pathname(parts.path))
+    return path if path.is_absolute() else base_dir / path
+
+
+def existing_file_path(url: str, base_dir: Path) -> Path:
+    """Like `file_path`, but the file or folder must exist."""
+    path = file_path(url, base_dir)
+    if not path.exists():
+        raise ArtifactError(f"The artifact {url} does not exist (looked for {path}).")
+    return path
+
+
+def pkg_path(url: str) -> Path:
+    """The file a `pkg://package/path/inside` URL names, within the installed package, used in place."""
+    parts = urlsplit(url)
+    package = parts.netloc
+    inside = PurePosixPath(parts.path.lstrip("/"))
+    if not package or not inside.parts:
+        raise ArtifactError(f"The artifact URL {url} is not of the form pkg://package/path/inside/package.")
+    if ".." in inside.parts:
+        raise ArtifactError(f"The artifact URL {url} uses '..'; a pkg: URL must stay inside its package.")
+    # find_spec locates the package without executing it: pkg://torch/... must not import torch here.
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        distribution = package.split(".")[0].replace("_", "-")
+        raise ArtifactError(
+            f"The artifact {url} needs the Python package '{package}', which is not installed "
+            f"(try: pip install {distribution})."
+        )
+    locations = list(spec.submodule_search_locations or [])
+    if not locations:
+        raise ArtifactError(f"The artifact {url} names '{package}', which is a module, not a package with data files.")
+    for location in locations:
+        candidate = Path(location).joinpath(*inside.parts)
+        if candidate.is_file():
+            return candidate
+    raise ArtifactError(
+        f"The artifact {url} does not exist: the installed package '{package}' (at {locations[0]}) has no "
+        f"file '{inside}'. The installed version may not ship it."
+    )

@@ -1,0 +1,91 @@
+"""The catalog: every model and dataset manifest found under the configured manifest folders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from carml.errors import CarmlError, ManifestError, NotFound, Problem
+from carml.manifest import DatasetManifest, LoadedManifest, ModelManifest
+from carml.manifest.loader import load_dataset_manifest, load_model_manifest
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+def _manifest_files(folder: Path) -> Iterable[Path]:
+    if folder.is_dir():
+        yield from sorted(p for p in folder.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+
+
+@dataclass
+class Catalog:
+    """Loaded manifests plus the problems of those that failed to load (reported, never fatal)."""
+
+    models: list[LoadedManifest[ModelManifest]] = field(default_factory=list)
+    datasets: list[LoadedManifest[DatasetManifest]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, manifest_dirs: Sequence[Path]) -> Catalog:
+        """Read `<dir>/models/**.yaml` and `<dir>/datasets/**.yaml` under each folder."""
+        catalog = cls()
+        for root in manifest_dirs:
+            for path in _manifest_files(root / "models"):
+                catalog._add(path, load_model_manifest, catalog.models)
+            for path in _manifest_files(root / "datasets"):
+                catalog._add(path, load_dataset_manifest, catalog.datasets)
+        catalog._report_duplicates()
+        return catalog
+
+    def _add(self, path: Path, loader, into: list) -> None:  # type: ignore[no-untyped-def]
+        try:
+            into.append(loader(path))
+        except ManifestError as exc:
+            self.problems.extend(exc.problems)
+
+    def _report_duplicates(self) -> None:
+        seen: dict[str, Path] = {}
+        unique_models = []
+        for loaded in self.models:
+            first = seen.setdefault(loaded.manifest.key, loaded.source)
+            if first != loaded.source:
+                self.problems.append(
+                    Problem(str(loaded.source), "name", f"{loaded.manifest.key} is already defined by {first}")
+                )
+            else:
+                unique_models.append(loaded)
+        self.models = unique_models
+
+    # ------------------------------------------------------------------ lookups
+    def model(self, name: str, framework: str | None = None) -> LoadedManifest[ModelManifest]:
+        """A model by name (and framework when several share the name), or a manifest file's path."""
+        if Path(name).suffix in MANIFEST_SUFFIXES and Path(name).is_file():
+            loaded = load_model_manifest(Path(name))
+            if framework and loaded.manifest.framework.name != framework:
+                raise CarmlError(f"{name} is a {loaded.manifest.framework.name} manifest, not {framework}")
+            return loaded
+        matches = [m for m in self.models if m.manifest.name == name]
+        if not matches:
+            known = ", ".join(sorted({m.manifest.name for m in self.models})) or "none"
+            raise NotFound(f"unknown model {name!r}; known models: {known}")
+        if framework is not None:
+            chosen = [m for m in matches if m.manifest.framework.name == framework]
+            if not chosen:
+                have = ", ".join(sorted(m.manifest.framework.name for m in matches))
+                raise NotFound(f"model {name!r} has no {framework} manifest; it is published for: {have}")
+            return chosen[0]
+        if len(matches) > 1:
+            have = ", ".join(sorted(m.manifest.framework.name for m in matches))
+            raise CarmlError(f"model {name!r} is published for {have}; pick one with --framework")
+        return matches[0]
+
+    def dataset(self, name: str) -> LoadedManifest[DatasetManifest]:
+        """A dataset by name, or a dataset manifest file's path."""
+        if Path(name).suffix in MANIFEST_SUFFIXES and Path(name).is_file():
+            return load_dataset_manifest(Path(name))
+        for loaded in self.datasets:
+            if loaded.manifest.name == name:
+                return loaded
+        known = ", ".join(sorted(d.manifest.name for d in self.datasets)) or "none"
+        raise NotFound(f"unknown dataset {name!r}; known datasets: {known}")

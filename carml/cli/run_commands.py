@@ -1,0 +1,200 @@
+"""Commands that run models: predict and evaluate (in this process)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from carml.cli.output import percent, print_json, print_table
+from carml.evaluation.runner import EvaluationOptions
+from carml.runs import evaluate_model, predict_files
+from carml.settings import load_settings
+from predictors.base import ItemPrediction
+
+framework_option = click.option("--framework", "-f", help="Framework, when the model is published for several.")
+device_option = click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
+
+
+def _describe(output: dict[str, Any]) -> str:
+    if "top_k" in output:
+        return ", ".join(f"{c['label']} {c['score']:.3f}" for c in output["top_k"])
+    if "detections" in output:
+        found = [
+            f"{d['label']} {d['score']:.2f} [{', '.join(f'{v:.0f}' for v in d['box_xyxy'])}]"
+            for d in output["detections"]
+        ]
+        return "; ".join(found) or "nothing detected"
+    if "segments" in output:
+        return ", ".join(f"{s['start_s']:.2f}-{s['end_s']:.2f}s" for s in output["segments"]) or "no speech"
+    return json.dumps(output)[:200]
+
+
+@click.command("predict")
+@click.argument("model")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@framework_option
+@click.option("--top-k", type=click.IntRange(min=1), help="How many classes to show (default: the manifest's).")
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def predict_command(
+    model: str, files: tuple[Path, ...], framework: str | None, top_k: int | None, device: str | None, as_json: bool
+) -> None:
+    """Run MODEL on each FILE (images, WAV audio) and print its answers."""
+    result = predict_files(load_settings(), model, files, framework=framework, device=device, top_k=top_k)
+    failed = sum(1 for p in result["predictions"] if "error" in p)
+    if as_json:
+        print_json(result)
+    else:
+        for prediction in result["predictions"]:
+            if "error" in prediction:
+                click.echo(f"{prediction['item']}: error: {prediction['error']}", err=True)
+                continue
+            for name, output in prediction["outputs"].items():
+                click.echo(f"{prediction['item']} [{name}]: {_describe(output)}")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+class _ProgressBar:
+    """A terminal progress bar on stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, label: str):
+        self.bar: Any = None
+        self.label = label
+        self.shown = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _prediction_writer(stream: TextIO):  # type: ignore[no-untyped-def]
+    def write(prediction: ItemPrediction, true_class: int | None) -> None:
+        stream.write(json.dumps({**prediction.to_json(), "true_class": true_class}) + "\n")
+
+    return write
+
+
+def _print_evaluation(result: dict[str, Any]) -> None:
+    latency = result["latency_ms"]
+    click.echo(
+        f"{result['model']} ({result['framework']}, {result['device']}) on {result['dataset']}: "
+        f"{result['items']} items, {result['errors']} errors"
+    )
+    claimed = result["claimed"]["top1"]
+    click.echo(
+        f"  top-1 {percent(result['top1'])}  top-5 {percent(result['top5'])}"
+        + (f"  (claimed top-1 {percent(claimed)})" if claimed is not None else "")
+    )
+    if latency["count"]:
+        click.echo(
+            f"  batch {result['batch_size']}: latency p50 {latency['p50']:.2f} ms  p90 {latency['p90']:.2f} ms"
+            f"  p99 {latency['p99']:.2f} ms  trimmed mean {latency['trimmed_mean']:.2f} ms"
+        )
+    if result["throughput_items_per_s"]:
+        click.echo(
+            f"  throughput {result['throughput_items_per_s']:.1f} items/s"
+            f"  (model load {result['model_load_ms']:.0f} ms, warm-up batches {result['warmup']['batches']})"
+        )
+    stages = result["stages_ms"]
+    print_table(
+        ["stage", "p50 ms", "mean ms", "total ms"],
+        [
+            [s, f"{v['p50']:.2f}", f"{v['mean']:.2f}", f"{v['mean'] * v['count']:.1f}"]
+            for s, v in stages.items()
+            if v["count"]
+        ],
+    )
+    for error in result["error_items"][:10]:
+        click.echo(f"  error: {error['item']}: {error['reason']}", err=True)
+    if result["errors"] > 10:
+        click.echo(f"  ... and {result['errors'] - 10} more errors (see --json)", err=True)
+
+
+@click.command("evaluate")
+@click.argument("model")
+@click.option(
+    "--dataset",
+    "-d",
+    required=True,
+    help="Dataset name, dataset manifest, or your own data: a class-folder tree, zip/tar of one, CSV or NPZ.",
+)
+@framework_option
+@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--limit", "-n", type=click.IntRange(min=1), help="Evaluate only the first N items.")
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Batches run before timing starts (still scored).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --shuffle.")
+@click.option("--shuffle", is_flag=True, help="Visit items in a seeded random order.")
+@device_option
+@click.option(
+    "--predictions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every item's prediction to this JSON Lines file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+def evaluate_command(
+    model: str,
+    dataset: str,
+    framework: str | None,
+    batch_size: int,
+    limit: int | None,
+    warmup: int,
+    seed: int,
+    shuffle: bool,
+    device: str | None,
+    predictions: Path | None,
+    as_json: bool,
+) -> None:
+    """Measure MODEL's accuracy, latency and throughput on a dataset."""
+    options = EvaluationOptions(batch_size=batch_size, limit=limit, warmup_batches=warmup, seed=seed, shuffle=shuffle)
+    bar = _ProgressBar(f"{model} on {dataset}")
+    # Predictions go to a side file renamed into place on success: a failed run leaves no partial file.
+    partial = predictions.with_name(predictions.name + ".partial") if predictions else None
+    stream = partial.open("w", encoding="utf-8") if partial else None
+    try:
+        result = evaluate_model(
+            load_settings(),
+            model,
+            dataset,
+            framework=framework,
+            device=device,
+            options=options,
+            progress=bar,
+            on_prediction=_prediction_writer(stream) if stream else None,
+        )
+    except BaseException:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        raise
+    finally:
+        bar.close()
+        if stream is not None:
+            stream.close()
+    if partial is not None and predictions is not None:
+        partial.replace(predictions)
+    if as_json:
+        print_json(result)
+    else:
+        _print_evaluation(result)
+
+
+COMMANDS = [predict_command, evaluate_command]

@@ -1,0 +1,51 @@
+"""Classification metrics accumulated item by item: top-1, top-5, per-class precision/recall, confusion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class ClassificationMetrics:
+    """Running counts for a dataset with `labels`; call `add` per scored item, `summary` at the end."""
+
+    def __init__(self, labels: list[str]):
+        self.labels = labels
+        self.confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+        self.top5_hits = 0
+        self.count = 0
+
+    def add(self, true_class: int, class_scores: np.ndarray) -> int:
+        """Record one prediction; returns the predicted class."""
+        ranked = np.argsort(-class_scores, kind="stable")
+        predicted = int(ranked[0])
+        self.count += 1
+        if true_class in ranked[:5]:
+            self.top5_hits += 1
+        if predicted < len(self.labels):
+            self.confusion[true_class, predicted] += 1
+        return predicted
+
+    def summary(self) -> dict[str, Any]:
+        if self.count == 0:
+            return {"top1": None, "top5": None, "per_class": [], "confusion_matrix": self.confusion.tolist()}
+        correct = np.diag(self.confusion)
+        predicted_totals = self.confusion.sum(axis=0)
+        true_totals = self.confusion.sum(axis=1)
+        per_class = [
+            {
+                "label": label,
+                "support": int(true_totals[i]),
+                "precision": float(correct[i] / predicted_totals[i]) if predicted_totals[i] else None,
+                "recall": float(correct[i] / true_totals[i]) if true_totals[i] else None,
+            }
+            for i, label in enumerate(self.labels)
+        ]
+        return {
+            "top1": float(correct.sum() / self.count),
+            # With fewer than five classes every answer is in the top five; report it as such.
+            "top5": float(self.top5_hits / self.count),
+            "per_class": per_class,
+            "confusion_matrix": self.confusion.tolist(),
+        }

@@ -1,0 +1,218 @@
+"""Evaluate a loaded predictor on a dataset: accuracy, per-stage timings, latency, throughput."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from carml.datasets import OpenedDataset
+from carml.errors import CarmlError, DatasetError
+from carml.evaluation.metrics import ClassificationMetrics
+from carml.evaluation.pipeline import PreparedBatch, prefetched_batches
+from carml.evaluation.record import reproducibility_record
+from carml.evaluation.timing import latency_summary
+from carml.manifest import LoadedManifest, ModelManifest
+from predictors.base import ItemPrediction, Predictor
+
+STAGES = ("load", "preprocess", "predict", "postprocess")
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """How to run an evaluation. Warm-up batches count for accuracy but not for timing."""
+
+    batch_size: int = 32
+    limit: int | None = None
+    warmup_batches: int = 1
+    seed: int = 0
+    shuffle: bool = False
+    prefetch_depth: int = 4
+    prefetch_workers: int = 2
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise CarmlError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            raise CarmlError(f"limit must be at least 1, got {self.limit}")
+        if self.warmup_batches < 0:
+            raise CarmlError(f"warm-up batches cannot be negative, got {self.warmup_batches}")
+
+
+Progress = Callable[[int, int], None]
+ShouldStop = Callable[[], bool]
+OnPrediction = Callable[[ItemPrediction, int | None], None]
+
+
+def class_mapping(dataset_labels: list[str], model_labels: list[str] | None) -> list[int]:
+    """Dataset class index -> model class index, matched by label name when the model names its classes."""
+    if not model_labels:
+        return list(range(len(dataset_labels)))
+    missing = [label for label in dataset_labels if label not in model_labels]
+    if missing:
+        raise DatasetError(
+            f"dataset classes {missing[:5]} are not classes of the model (model labels: {model_labels[:10]} ...)"
+        )
+    return [model_labels.index(label) for label in dataset_labels]
+
+
+def _classification_labels(predictor: Predictor) -> list[str] | None:
+    for spec in predictor.manifest.outputs:
+        if spec.type in ("class-logits", "class-probabilities"):
+            return predictor.labels.get(spec.name)
+    raise CarmlError(f"{predictor.manifest.key} has no classification output; accuracy runs need one")
+
+
+class _Recorder:
+    """Accumulates per-batch results while the run goes on."""
+
+    def __init__(self, metrics: ClassificationMetrics, mapping: list[int], on_prediction: OnPrediction | None):
+        self.metrics, self.mapping, self.on_prediction = metrics, mapping, on_prediction
+        self.errors: list[dict[str, str]] = []
+        self.batches: list[dict[str, Any]] = []
+        self.scored = 0
+
+    def add_errors(self, errors: list[tuple[str, str]]) -> None:
+        self.errors.extend({"item": item, "reason": reason} for item, reason in errors)
+
+    def run_batch(self, predictor: Predictor, batch: PreparedBatch, warmup: bool) -> None:
+        self.add_errors(batch.errors)
+        timing = {
+            "size": len(batch.items),
+            "warmup": warmup,
+            "load": batch.load_ms,
+            "preprocess": batch.preprocess_ms,
+            "predict": 0.0,
+            "postprocess": 0.0,
+        }
+        if batch.items:
+            started = time.perf_counter()
+            try:
+                raw_outputs = predictor.predict(batch.items)
+            except Exception as exc:  # a framework error on this batch: count its items, keep going
+                timing["predict"] = (time.perf_counter() - started) * 1000
+                self.add_errors(
+                    [(item.item_id, f"prediction failed: {type(exc).__name__}: {exc}") for item in batch.items]
+                )
+                self.batches.append(timing)
+                return
+            timing["predict"] = (time.perf_counter() - started) * 1000
+            started = time.perf_counter()
+            for item, raw, true_class in zip(batch.items, raw_outputs, batch.true_classes, strict=True):
+                self._score(predictor.postprocess(item, raw), true_class)
+            timing["postprocess"] = (time.perf_counter() - started) * 1000
+        self.batches.append(timing)
+
+    def _score(self, prediction: ItemPrediction, true_class: int | None) -> None:
+        # Metrics live in the model's class space: a prediction of a class the dataset lacks is simply wrong.
+        model_class = self.mapping[true_class] if true_class is not None else None
+        if model_class is not None and prediction.class_scores is not None:
+            self.metrics.add(model_class, prediction.class_scores)
+        self.scored += 1
+        if self.on_prediction is not None:
+            self.on_prediction(prediction, model_class)
+
+    def timing_summary(self) -> tuple[dict[str, Any], dict[str, Any], bool]:
+        """(latency of predict per batch, per-stage summaries, whether warm-up was excluded)."""
+        measured = [b for b in self.batches if not b["warmup"]]
+        excluded = bool(measured)
+        rows = measured or self.batches  # every batch was warm-up: report them rather than nothing
+        stages = {stage: latency_summary([b[stage] for b in rows]) for stage in STAGES}
+        return stages["predict"], stages, excluded
+
+
+def evaluate(
+    model: LoadedManifest[ModelManifest],
+    predictor: Predictor,
+    dataset: OpenedDataset,
+    options: EvaluationOptions | None = None,
+    *,
+    model_load_ms: float | None = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    on_prediction: OnPrediction | None = None,
+) -> dict[str, Any]:
+    """Run `predictor` over `dataset` and return the JSON-ready evaluation result.
+
+    `should_stop` is polled between batches, so cancelling takes effect within one batch.
+    """
+    options = options or EvaluationOptions()
+    model_labels = _classification_labels(predictor)
+    mapping = class_mapping(dataset.labels, model_labels)
+    items = list(dataset.items)
+    if options.shuffle:
+        order = np.random.default_rng(options.seed).permutation(len(items))
+        items = [items[i] for i in order]
+    if options.limit is not None:
+        items = items[: options.limit]
+    if not items:
+        why = f"; first refused item: {dataset.rejected[0][0]}: {dataset.rejected[0][1]}" if dataset.rejected else ""
+        raise DatasetError(f"dataset {dataset.name} has no readable items{why}")
+    recorder = _Recorder(ClassificationMetrics(model_labels or dataset.labels), mapping, on_prediction)
+    recorder.add_errors(dataset.rejected)
+    total = len(items)
+    done, cancelled = 0, False
+    started = measured_from = time.perf_counter()
+    batches = prefetched_batches(predictor, items, options.batch_size, options.prefetch_workers, options.prefetch_depth)
+    for index, batch in enumerate(batches):
+        if should_stop is not None and should_stop():
+            cancelled = True
+            break
+        warmup = index < options.warmup_batches
+        recorder.run_batch(predictor, batch, warmup)
+        if warmup:
+            measured_from = time.perf_counter()
+        done += len(batch.items) + len(batch.errors)
+        if progress is not None:
+            progress(done, total)
+    finished = time.perf_counter()
+    latency, stages, warmup_excluded = recorder.timing_summary()
+    measured_items = sum(b["size"] for b in recorder.batches if not b["warmup"] or not warmup_excluded)
+    measured_s = (finished - measured_from) if warmup_excluded else (finished - started)
+    metrics = recorder.metrics.summary()
+    warmup_rows = [b for b in recorder.batches if b["warmup"]]
+    if recorder.scored == 0 and recorder.errors:
+        raise CarmlError(f"no item of {dataset.name} could be evaluated; first error: {recorder.errors[0]['reason']}")
+    return {
+        "model": model.manifest.name,
+        "model_version": model.manifest.version,
+        "framework": predictor.framework,
+        "dataset": dataset.name,
+        "device": predictor.device,
+        "items": recorder.scored,
+        "items_total": total + len(dataset.rejected),
+        "errors": len(recorder.errors),
+        "error_items": recorder.errors,
+        "top1": metrics["top1"],
+        "top5": metrics["top5"],
+        "claimed": {"top1": model.manifest.attributes.top1, "top5": model.manifest.attributes.top5},
+        "labels": model_labels or dataset.labels,
+        "per_class": metrics["per_class"],
+        "confusion_matrix": metrics["confusion_matrix"],
+        "batch_size": options.batch_size,
+        "latency_ms": latency,
+        "stages_ms": stages,
+        "throughput_items_per_s": measured_items / measured_s if measured_s > 0 and measured_items else None,
+        "warmup": {
+            "batches": len(warmup_rows),
+            "items": sum(b["size"] for b in warmup_rows),
+            "excluded_from_timing": warmup_excluded,
+            "predict_ms": [b["predict"] for b in warmup_rows],
+        },
+        "model_load_ms": model_load_ms,
+        "wall_s": finished - started,
+        "cancelled": cancelled,
+        "reproducibility": reproducibility_record(
+            framework=predictor.framework,
+            framework_version=predictor.availability().version,
+            device=predictor.device,
+            manifest_digest=model.digest,
+            dataset_digest=dataset.digest,
+            batch_size=options.batch_size,
+            seed=options.seed,
+            extra={"limit": options.limit, "shuffle": options.shuffle, "warmup_batches": options.warmup_batches},
+        ),
+    }

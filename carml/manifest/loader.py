@@ -1,0 +1,146 @@
+"""Read manifest files safely and turn every problem into a located, human-readable `Problem`."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from carml.errors import ManifestError, Problem
+from carml.manifest.dataset import DatasetManifest
+from carml.manifest.model import ModelManifest
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_MANIFEST_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LoadedManifest(Generic[M]):
+    """A validated manifest together with where it came from and a digest of its exact bytes."""
+
+    manifest: M
+    source: Path
+    digest: str
+
+    @property
+    def folder(self) -> Path:
+        """Relative artifact URLs are resolved against this folder."""
+        return self.source.parent
+
+
+def format_field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the deepest YAML node a location reaches (a missing field gives its parent's)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            child = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
+
+
+def _strip_union_tags(loc: tuple[int | str, ...], errors_input: Any) -> tuple[int | str, ...]:
+    """Drop the discriminator values pydantic inserts into locations (e.g. `...[1].resize.size`)."""
+    cleaned: list[int | str] = []
+    data = errors_input
+    for part in loc:
+        if isinstance(data, dict) and isinstance(part, str) and part not in data and data.get("op") == part:
+            continue  # the union tag: the step's op value, not a key the user wrote
+        cleaned.append(part)
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            data = None
+    return tuple(cleaned)
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field (check the spelling against docs/manifests.md)"
+    message = str(error["msg"])
+    # pydantic prefixes messages raised in validators with "Value error, "; the prefix helps nobody.
+    return message.removeprefix("Value error, ")
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """Parse a YAML file with the safe loader (no object construction) and keep its node tree for lines."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ManifestError([Problem(str(path), "", f"file is {size} bytes; manifests are at most 1 MiB")])
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError([Problem(str(path), "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError([Problem(str(path), "", f"cannot read file: {exc}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError([Problem(str(path), "", f"not valid YAML: {reason}", line)]) from None
+    return data, node
+
+
+def validate_document(data: Any, node: yaml.Node | None, schema: type[M], source: str) -> M:
+    """Validate parsed YAML against a schema; raise `ManifestError` listing every problem with its line."""
+    if not isinstance(data, dict):
+        raise ManifestError([Problem(source, "", "expected a mapping of fields at the top level")])
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = _strip_union_tags(tuple(error["loc"]), data)
+            problems.append(Problem(source, format_field_path(loc), _message(error), line_of(node, loc)))
+        raise ManifestError(problems) from None
+
+
+def _load(path: Path, schema: type[M]) -> LoadedManifest[M]:
+    path = Path(path)
+    data, node = read_yaml(path)
+    manifest = validate_document(data, node, schema, str(path))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return LoadedManifest(manifest=manifest, source=path.resolve(), digest=digest)
+
+
+def load_model_manifest(path: Path) -> LoadedManifest[ModelManifest]:
+    """Load and validate a model manifest file."""
+    return _load(path, ModelManifest)
+
+
+def load_dataset_manifest(path: Path) -> LoadedManifest[DatasetManifest]:
+    """Load and validate a dataset manifest file."""
+    return _load(path, DatasetManifest)
+
+
+def load_any_manifest(path: Path) -> LoadedManifest[ModelManifest] | LoadedManifest[DatasetManifest]:
+    """Load a manifest whose kind is given by its `kind` field (default: model)."""
+    data, _ = read_yaml(Path(path))
+    if isinstance(data, dict) and data.get("kind") == "dataset":
+        return load_dataset_manifest(path)
+    return load_model_manifest(path)

@@ -1,0 +1,133 @@
+"""In-process runs: open a model's predictor, predict files, evaluate on a dataset.
+
+The CLI's `--local` mode and the workers both come through here, so a queued job and a local run
+measure the same thing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from carml.artifacts import ArtifactCache
+from carml.catalog import Catalog
+from carml.datasets import OpenedDataset, manifest_for_path, open_dataset
+from carml.errors import CarmlError, ManifestError, Problem
+from carml.evaluation.runner import EvaluationOptions, OnPrediction, Progress, ShouldStop, evaluate
+from carml.manifest import LoadedManifest, ModelManifest
+from carml.manifest.common import Labels
+from carml.settings import Settings
+from predictors.base import Predictor
+from predictors.preprocessing import ItemError
+from predictors.registry import get_predictor_class
+
+
+def read_labels(labels: Labels | None, folder: Path, cache: ArtifactCache) -> list[str] | None:
+    """Class names from a manifest's labels (inline, or a file with one label per line)."""
+    if labels is None:
+        return None
+    if labels.names is not None:
+        return list(labels.names)
+    assert labels.file is not None  # the schema guarantees exactly one of the two
+    path = cache.resolve(labels.file, folder)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CarmlError(f"cannot read labels file {path}: {exc}") from None
+    return [line.strip() for line in lines if line.strip()]
+
+
+def open_predictor(
+    loaded: LoadedManifest[ModelManifest], cache: ArtifactCache, device: str = "auto"
+) -> tuple[Predictor, float]:
+    """Resolve artifacts and labels, then load the model. Returns the predictor and the load time in ms."""
+    manifest = loaded.manifest
+    predictor_class = get_predictor_class(manifest.framework.name)
+    problems = predictor_class.check_manifest(manifest)
+    if problems:
+        raise ManifestError([Problem(str(loaded.source), field, message) for field, message in problems])
+    started = time.perf_counter()
+    model_path = cache.resolve(manifest.primary_artifact, loaded.folder)
+    labels = {spec.name: read_labels(spec.labels, loaded.folder, cache) for spec in manifest.outputs}
+    predictor = predictor_class(manifest, model_path, device)
+    predictor.load(labels)
+    return predictor, (time.perf_counter() - started) * 1000
+
+
+def open_dataset_by_name(name: str, catalog: Catalog, cache: ArtifactCache) -> OpenedDataset:
+    """A catalog dataset, a dataset manifest file, or a user's own data given as a path."""
+    path = Path(name)
+    looks_like_path = "/" in name or path.suffix.lower() in (".zip", ".csv", ".npz", ".tar", ".gz", ".tgz")
+    if path.suffix not in (".yaml", ".yml") and (path.exists() or looks_like_path):
+        return open_dataset(manifest_for_path(path), cache.resolve)
+    return open_dataset(catalog.dataset(name), cache.resolve)
+
+
+def evaluate_model(
+    settings: Settings,
+    model: str,
+    dataset: str,
+    *,
+    framework: str | None = None,
+    device: str | None = None,
+    options: EvaluationOptions | None = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    on_prediction: OnPrediction | None = None,
+) -> dict[str, Any]:
+    """Evaluate a catalog model (or manifest file) on a dataset, in this process."""
+    catalog = Catalog.load(settings.manifest_dirs)
+    cache = ArtifactCache(settings)
+    loaded = catalog.model(model, framework)
+    opened = open_dataset_by_name(dataset, catalog, cache)
+    predictor, load_ms = open_predictor(loaded, cache, device or settings.device)
+    with predictor:
+        return evaluate(
+            loaded,
+            predictor,
+            opened,
+            options or EvaluationOptions(),
+            model_load_ms=load_ms,
+            progress=progress,
+            should_stop=should_stop,
+            on_prediction=on_prediction,
+        )
+
+
+def predict_files(
+    settings: Settings,
+    model: str,
+    files: Sequence[Path],
+    *,
+    framework: str | None = None,
+    device: str | None = None,
+    top_k: int | None = None,
+) -> dict[str, Any]:
+    """Predict each file; a file that cannot be read or decoded gets an error entry, not an exception."""
+    catalog = Catalog.load(settings.manifest_dirs)
+    cache = ArtifactCache(settings)
+    loaded = catalog.model(model, framework)
+    predictor, load_ms = open_predictor(loaded, cache, device or settings.device)
+    predictor.top_k = top_k
+    results: list[dict[str, Any]] = []
+    with predictor:
+        for path in files:
+            started = time.perf_counter()
+            try:
+                prepared = predictor.preprocess(str(path), Path(path).read_bytes())
+                raw = predictor.predict([prepared])[0]
+                answer = predictor.postprocess(prepared, raw).to_json()
+            except (OSError, ItemError) as exc:
+                results.append({"item": str(path), "error": str(exc)})
+                continue
+            answer["latency_ms"] = (time.perf_counter() - started) * 1000
+            results.append(answer)
+    return {
+        "model": loaded.manifest.name,
+        "framework": loaded.manifest.framework.name,
+        "device": predictor.device,
+        "model_load_ms": load_ms,
+        "predictions": results,
+    }

@@ -1,0 +1,99 @@
+"""`carml validate`: check manifests against the schema, the predictor that will run them, and their files.
+
+Every problem names the file, the field path, the line where we can find it, and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from carml.artifacts import ArtifactCache
+from carml.artifacts.fetchers import load_fetchers
+from carml.errors import ArtifactError, ChecksumMismatch, ManifestError, Problem
+from carml.manifest import DatasetManifest, ModelManifest
+from carml.manifest.common import ArtifactRef
+from carml.manifest.loader import format_field_path, line_of, read_yaml, validate_document
+from predictors.registry import predictor_classes
+
+
+def _framework_problems(manifest: ModelManifest) -> list[tuple[tuple[str | int, ...], str]]:
+    classes = predictor_classes()
+    name = manifest.framework.name
+    if name not in classes:
+        return [(("framework", "name"), f"unknown framework {name!r}; expected one of {', '.join(sorted(classes))}")]
+    predictor = classes[name]
+    status = predictor.availability()
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if not status.available:
+        problems.append((("framework", "name"), status.reason))
+    elif status.version and not manifest.framework.accepts(status.version):
+        problems.append(
+            (
+                ("framework", "version"),
+                f"constraint {manifest.framework.version!r} is not met by the installed {name} {status.version}",
+            )
+        )
+    for field, message in predictor.check_manifest(manifest):
+        problems.append((_parse_field(field), message))
+    return problems
+
+
+def _parse_field(field: str) -> tuple[str | int, ...]:
+    """'artifacts[0].url' -> ('artifacts', 0, 'url')."""
+    parts: list[str | int] = []
+    for chunk in field.split("."):
+        name, *indexes = chunk.replace("]", "").split("[")
+        if name:
+            parts.append(name)
+        parts.extend(int(i) for i in indexes)
+    return tuple(parts)
+
+
+def _artifact_refs(manifest: ModelManifest | DatasetManifest) -> list[tuple[tuple[str | int, ...], ArtifactRef]]:
+    refs: list[tuple[tuple[str | int, ...], ArtifactRef]] = []
+    if isinstance(manifest, ModelManifest):
+        refs += [(("artifacts", i), ref) for i, ref in enumerate(manifest.artifacts)]
+        refs += [
+            (("outputs", i, "labels", "file"), o.labels.file)
+            for i, o in enumerate(manifest.outputs)
+            if o.labels is not None and o.labels.file is not None
+        ]
+    else:
+        if manifest.location is not None:
+            refs.append((("location",), manifest.location))
+        if manifest.labels is not None and manifest.labels.file is not None:
+            refs.append((("labels", "file"), manifest.labels.file))
+    return refs
+
+
+def _is_dataset(data: object, path: Path) -> bool:
+    """A dataset manifest says `kind: dataset`, or sits in a `datasets` folder of a manifest tree."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return kind == "dataset" or (kind is None and path.resolve().parent.name == "datasets")
+
+
+def validate_file(path: Path, cache: ArtifactCache) -> list[Problem]:
+    """All problems of one manifest file (empty when it is valid and runnable here)."""
+    source = str(path)
+    try:
+        data, node = read_yaml(path)
+        schema = DatasetManifest if _is_dataset(data, path) else ModelManifest
+        manifest = validate_document(data, node, schema, source)
+    except ManifestError as exc:
+        return exc.problems
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(manifest, ModelManifest):
+        found += _framework_problems(manifest)
+    schemes = {"file", "pkg", *load_fetchers()}
+    for loc, ref in _artifact_refs(manifest):
+        if ref.scheme not in schemes:
+            expected = ", ".join(sorted(schemes))
+            found.append(((*loc, "url"), f"unsupported URL scheme {ref.scheme!r}: expected one of {expected}"))
+            continue
+        try:
+            cache.verify(ref, path.resolve().parent)
+        except ChecksumMismatch as exc:
+            found.append(((*loc, "sha256"), str(exc)))
+        except ArtifactError as exc:
+            found.append(((*loc, "url"), str(exc)))
+    return [Problem(source, format_field_path(loc), message, line_of(node, loc)) for loc, message in found]

@@ -1,0 +1,203 @@
+"""The predictor lifecycle every framework plugin follows: load, preprocess, predict, postprocess, close.
+
+A plugin subclasses `Predictor`, names its framework, and implements `_load`, `_run` and (optionally)
+`_close`. Preprocessing, batching and postprocessing are shared so every framework is judged by one
+methodology.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from carml.errors import CarmlError, FrameworkUnavailable
+from carml.manifest.model import ModelManifest
+from predictors.context import ItemContext
+from predictors.postprocessing import OutputAnswer, postprocess_output
+from predictors.preprocessing import ItemError, preprocess_input
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a framework can run here, its installed version, and if not, why not."""
+
+    available: bool
+    version: str | None
+    reason: str = ""
+
+
+@dataclass
+class PreparedItem:
+    """An item after preprocessing: one array per model input, plus what postprocessing needs."""
+
+    item_id: str
+    inputs: dict[str, np.ndarray]
+    context: ItemContext = field(default_factory=ItemContext)
+
+
+@dataclass
+class ItemPrediction:
+    """A model's answer for one item: per-output values (JSON-ready) and class scores for metrics."""
+
+    item_id: str
+    outputs: dict[str, dict[str, Any]]
+    class_scores: np.ndarray | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"item": self.item_id, "outputs": self.outputs}
+
+
+def _installed_version(distributions: Sequence[str]) -> str | None:
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+class Predictor(ABC):
+    """Base class of framework plugins. Subclasses set the class attributes and the three hooks."""
+
+    #: Stable lowercase key manifests use in `framework.name`.
+    framework: ClassVar[str]
+    #: Module that must import for the framework to be usable.
+    module: ClassVar[str]
+    #: Distributions whose installed version is the framework version (first found wins).
+    distributions: ClassVar[tuple[str, ...]]
+    #: What to tell a user who lacks the framework.
+    install_hint: ClassVar[str] = ""
+    #: File suffixes of artifacts this predictor loads (empty: the predictor checks for itself).
+    artifact_suffixes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, manifest: ModelManifest, model_path: Path, device: str = "auto"):
+        self.manifest = manifest
+        self.model_path = model_path
+        self.requested_device = device
+        self.device: str | None = None
+        self.labels: dict[str, list[str] | None] = {}
+        self.top_k: int | None = None  # overrides the manifest's top_k when set
+        self._constants: dict[str, np.ndarray] = {
+            c.name: np.full(c.shape, c.value, dtype=c.element_type) for c in manifest.constants
+        }
+
+    # ------------------------------------------------------------------ discovery
+    @classmethod
+    def availability(cls) -> Availability:
+        """Cheap check (no framework import): is the module installed, and which version."""
+        try:
+            spec = importlib.util.find_spec(cls.module)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None:
+            hint = f"; install it with {cls.install_hint}" if cls.install_hint else ""
+            return Availability(False, None, f"{cls.module} is not installed{hint}")
+        return Availability(True, _installed_version(cls.distributions) or "unknown")
+
+    @classmethod
+    def check_manifest(cls, manifest: ModelManifest) -> list[tuple[str, str]]:
+        """Static checks of a manifest against this predictor: (field path, message) pairs."""
+        problems = []
+        url = manifest.primary_artifact.path or manifest.primary_artifact.url
+        if cls.artifact_suffixes and not url.endswith(cls.artifact_suffixes):
+            field = "artifacts[0].path" if manifest.primary_artifact.path else "artifacts[0].url"
+            expected = ", ".join(cls.artifact_suffixes)
+            problems.append((field, f"{cls.framework} loads files ending in {expected}; got {url!r}"))
+        return problems
+
+    # ------------------------------------------------------------------ lifecycle
+    def load(self, labels: dict[str, list[str] | None] | None = None) -> None:
+        """Load the model onto the selected device. Raises FrameworkUnavailable or CarmlError."""
+        status = self.availability()
+        if not status.available:
+            raise FrameworkUnavailable(f"cannot run {self.manifest.key}: {status.reason}")
+        if status.version and not self.manifest.framework.accepts(status.version):
+            raise FrameworkUnavailable(
+                f"{self.manifest.key} needs {self.framework} {self.manifest.framework.version}; "
+                f"{status.version} is installed"
+            )
+        self.labels = labels or {}
+        self.device = self._load(self.requested_device)
+
+    def preprocess(self, item_id: str, data: bytes | np.ndarray | dict[str, Any]) -> PreparedItem:
+        """Raw item -> model inputs. A dict gives each input its own data; anything else feeds every input."""
+        ctx = ItemContext()
+        inputs = {}
+        for spec in self.manifest.inputs:
+            value = data.get(spec.name) if isinstance(data, dict) else data
+            if value is None:
+                raise ItemError(f"no data for input {spec.name!r}")
+            inputs[spec.name] = preprocess_input(spec, value, ctx)
+        return PreparedItem(item_id, inputs, ctx)
+
+    def predict(self, batch: Sequence[PreparedItem]) -> list[dict[str, np.ndarray]]:
+        """Run the model on a batch; returns each item's raw outputs by name."""
+        if not batch:
+            return []
+        stackable = all(spec.batched for spec in self.manifest.inputs) and all(
+            item.inputs[name].shape == batch[0].inputs[name].shape for item in batch for name in item.inputs
+        )
+        if not stackable:
+            # Unbatched models, or items whose shapes differ: one call per item.
+            return [self._run_checked([item])[0] for item in batch]
+        return self._run_checked(batch)
+
+    def _run_checked(self, batch: Sequence[PreparedItem]) -> list[dict[str, np.ndarray]]:
+        batched = all(spec.batched for spec in self.manifest.inputs)
+        feeds: dict[str, np.ndarray] = dict(self._constants)
+        for spec in self.manifest.inputs:
+            arrays = [item.inputs[spec.name] for item in batch]
+            feeds[spec.name] = np.stack(arrays) if batched else arrays[0]
+        outputs = self._run(feeds)
+        missing = [o.name for o in self.manifest.outputs if o.name not in outputs]
+        if missing:
+            raise ItemError(f"the model gave no output named {', '.join(missing)}; it gave {', '.join(outputs)}")
+        if not batched:
+            return [{name: outputs[name] for name in outputs}]
+        return [{name: np.asarray(value)[i] for name, value in outputs.items()} for i in range(len(batch))]
+
+    def postprocess(self, item: PreparedItem, raw: dict[str, np.ndarray]) -> ItemPrediction:
+        """One item's raw outputs -> answers; class scores come from the first classification output."""
+        answers: dict[str, OutputAnswer] = {
+            spec.name: postprocess_output(raw[spec.name], spec, self.labels.get(spec.name), item.context, self.top_k)
+            for spec in self.manifest.outputs
+        }
+        scores = next((a.class_scores for a in answers.values() if a.class_scores is not None), None)
+        return ItemPrediction(item.item_id, {name: a.value for name, a in answers.items()}, scores)
+
+    def close(self) -> None:
+        """Release the model and any device memory it holds."""
+        self._close()
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ framework hooks
+    @abstractmethod
+    def _load(self, device: str) -> str:
+        """Load `self.model_path` on the requested device ("auto", "cpu", "cuda", "cuda:N"); return the device used."""
+
+    @abstractmethod
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One call of the model: arrays by input name -> arrays by output name (declared outputs at least)."""
+
+    def _close(self) -> None:  # noqa: B027 - optional hook
+        """Free framework resources; the default drops nothing."""
+
+
+def parse_device(device: str) -> tuple[str, int]:
+    """("cpu" | "cuda" | "auto", index) from "cpu", "cuda", "cuda:1" or "auto"."""
+    kind, _, index = device.partition(":")
+    if kind not in ("auto", "cpu", "cuda") or (index and not index.isdigit()):
+        raise CarmlError(f"unknown device {device!r}: expected auto, cpu, cuda or cuda:N")
+    return kind, int(index or 0)
