@@ -48,6 +48,7 @@ def open_predictor(
     problems = predictor_class.check_manifest(manifest)
     if problems:
         raise ManifestError([Problem(str(loaded.source), field, message) for field, message in problems])
+    predictor_class.require_runnable(manifest)  # before fetching anything for a model that cannot run
     started = time.perf_counter()
     model_path = cache.resolve(manifest.primary_artifact, loaded.folder)
     labels = {spec.name: read_labels(spec.labels, loaded.folder, cache) for spec in manifest.outputs}
@@ -117,10 +118,14 @@ def predict_files(
             started = time.perf_counter()
             try:
                 prepared = predictor.preprocess(str(path), Path(path).read_bytes())
-                raw = predictor.predict([prepared])[0]
-                answer = predictor.postprocess(prepared, raw).to_json()
             except (OSError, ItemError) as exc:
                 results.append({"item": str(path), "error": str(exc)})
+                continue
+            try:
+                raw = predictor.predict([prepared])[0]
+                answer = predictor.postprocess(prepared, raw).to_json()
+            except Exception as exc:  # a framework error on this file: report it, go on with the next
+                results.append({"item": str(path), "error": f"prediction failed: {type(exc).__name__}: {exc}"})
                 continue
             answer["latency_ms"] = (time.perf_counter() - started) * 1000
             results.append(answer)

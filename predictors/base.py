@@ -112,17 +112,21 @@ class Predictor(ABC):
             problems.append((field, f"{cls.framework} loads files ending in {expected}; got {url!r}"))
         return problems
 
+    @classmethod
+    def require_runnable(cls, manifest: ModelManifest) -> None:
+        """Raise FrameworkUnavailable unless the framework is installed in a version the manifest accepts."""
+        status = cls.availability()
+        if not status.available:
+            raise FrameworkUnavailable(f"cannot run {manifest.key}: {status.reason}")
+        if status.version and not manifest.framework.accepts(status.version):
+            raise FrameworkUnavailable(
+                f"{manifest.key} needs {cls.framework} {manifest.framework.version}; {status.version} is installed"
+            )
+
     # ------------------------------------------------------------------ lifecycle
     def load(self, labels: dict[str, list[str] | None] | None = None) -> None:
         """Load the model onto the selected device. Raises FrameworkUnavailable or CarmlError."""
-        status = self.availability()
-        if not status.available:
-            raise FrameworkUnavailable(f"cannot run {self.manifest.key}: {status.reason}")
-        if status.version and not self.manifest.framework.accepts(status.version):
-            raise FrameworkUnavailable(
-                f"{self.manifest.key} needs {self.framework} {self.manifest.framework.version}; "
-                f"{status.version} is installed"
-            )
+        self.require_runnable(self.manifest)
         self.labels = labels or {}
         self.device = self._load(self.requested_device)
 
