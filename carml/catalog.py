@@ -8,7 +8,7 @@ from pathlib import Path
 
 from carml.errors import CarmlError, ManifestError, NotFound, Problem
 from carml.manifest import DatasetManifest, LoadedManifest, ModelManifest
-from carml.manifest.loader import load_dataset_manifest, load_model_manifest
+from carml.manifest.loader import load_any_manifest, load_dataset_manifest, load_model_manifest
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
@@ -31,6 +31,9 @@ class Catalog:
         """Read `<dir>/models/**.yaml` and `<dir>/datasets/**.yaml` under each folder."""
         catalog = cls()
         for root in manifest_dirs:
+            if not root.is_dir():
+                catalog.problems.append(Problem(str(root), "", "manifest folder does not exist"))
+                continue
             for path in _manifest_files(root / "models"):
                 catalog._add(path, load_model_manifest, catalog.models)
             for path in _manifest_files(root / "datasets"):
@@ -61,7 +64,10 @@ class Catalog:
     def model(self, name: str, framework: str | None = None) -> LoadedManifest[ModelManifest]:
         """A model by name (and framework when several share the name), or a manifest file's path."""
         if Path(name).suffix in MANIFEST_SUFFIXES and Path(name).is_file():
-            loaded = load_model_manifest(Path(name))
+            any_loaded = load_any_manifest(Path(name))
+            if not isinstance(any_loaded.manifest, ModelManifest):
+                raise CarmlError(f"{name} is a dataset manifest; give it with --dataset")
+            loaded: LoadedManifest[ModelManifest] = any_loaded  # type: ignore[assignment]
             if framework and loaded.manifest.framework.name != framework:
                 raise CarmlError(f"{name} is a {loaded.manifest.framework.name} manifest, not {framework}")
             return loaded

@@ -20,8 +20,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        field = self.field or "(document)"
-        return f"{where}: {field}: {self.message}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
 class ManifestError(CarmlError):

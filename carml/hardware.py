@@ -41,10 +41,10 @@ def gpus() -> list[dict[str, Any]]:
         pynvml.nvmlInit()
     except pynvml.NVMLError:
         return []
+    found: list[dict[str, Any]] = []
     try:
         driver = pynvml.nvmlSystemGetDriverVersion()
         cuda = pynvml.nvmlSystemGetCudaDriverVersion_v2()
-        found = []
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             found.append(
@@ -56,6 +56,10 @@ def gpus() -> list[dict[str, Any]]:
                     "cuda": f"{cuda // 1000}.{cuda % 1000 // 10}",
                 }
             )
-        return found
+    except (pynvml.NVMLError, AttributeError):
+        # A query this driver or binding lacks: what was read so far is still true, and a finished
+        # run must never be lost to its hardware description.
+        pass
     finally:
         pynvml.nvmlShutdown()
+    return found

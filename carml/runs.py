@@ -13,8 +13,8 @@ from typing import Any
 
 from carml.artifacts import ArtifactCache
 from carml.catalog import Catalog
-from carml.datasets import OpenedDataset, manifest_for_path, open_dataset
-from carml.errors import CarmlError, ManifestError, Problem
+from carml.datasets import OpenedDataset, looks_like_dataset_path, manifest_for_path, open_dataset
+from carml.errors import CarmlError, ManifestError, NotFound, Problem
 from carml.evaluation.runner import EvaluationOptions, OnPrediction, Progress, ShouldStop, evaluate
 from carml.manifest import LoadedManifest, ModelManifest
 from carml.manifest.common import Labels
@@ -59,11 +59,16 @@ def open_predictor(
 
 def open_dataset_by_name(name: str, catalog: Catalog, cache: ArtifactCache) -> OpenedDataset:
     """A catalog dataset, a dataset manifest file, or a user's own data given as a path."""
-    path = Path(name)
-    looks_like_path = "/" in name or path.suffix.lower() in (".zip", ".csv", ".npz", ".tar", ".gz", ".tgz")
-    if path.suffix not in (".yaml", ".yml") and (path.exists() or looks_like_path):
-        return open_dataset(manifest_for_path(path), cache.resolve)
-    return open_dataset(catalog.dataset(name), cache.resolve)
+    # A catalog name wins over a same-named folder in the working directory; paths are spelt as paths.
+    if Path(name).suffix not in (".yaml", ".yml") and looks_like_dataset_path(name):
+        return open_dataset(manifest_for_path(Path(name)), cache.resolve)
+    try:
+        loaded = catalog.dataset(name)
+    except NotFound:
+        if not Path(name).exists():
+            raise
+        return open_dataset(manifest_for_path(Path(name)), cache.resolve)  # a bare folder name, not in the catalog
+    return open_dataset(loaded, cache.resolve)
 
 
 def evaluate_model(

@@ -76,7 +76,8 @@ def validate_file(path: Path, cache: ArtifactCache) -> list[Problem]:
     """All problems of one manifest file (empty when it is valid and runnable here)."""
     source = str(path)
     try:
-        data, node = read_yaml(path)
+        parsed = read_yaml(path)
+        data, node = parsed.data, parsed.node
         schema = DatasetManifest if _is_dataset(data, path) else ModelManifest
         manifest = validate_document(data, node, schema, source)
     except ManifestError as exc:

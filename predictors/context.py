@@ -18,6 +18,11 @@ class ItemContext:
     frame_samples: int | None = None
     duration_s: float | None = None
 
+    def apply_resize(self, factor_y: float, factor_x: float, offset_y: float = 0.0, offset_x: float = 0.0) -> None:
+        """Compose one more resize (then shift) onto the mapping from original to model pixels."""
+        self.scale = (self.scale[0] * factor_y, self.scale[1] * factor_x)
+        self.offset = (self.offset[0] * factor_y + offset_y, self.offset[1] * factor_x + offset_x)
+
     def to_original(self, x: float, y: float) -> tuple[float, float]:
         """Map a point in model-input pixels back to the original image, clipped to its bounds."""
         ox = (x - self.offset[1]) / self.scale[1]

@@ -37,6 +37,10 @@ def _label(labels: list[str] | None, index: int) -> str:
 
 def _classification(raw: np.ndarray, spec: OutputSpec, labels: list[str] | None, top_k: int | None) -> OutputAnswer:
     scores = raw.reshape(-1).astype(np.float64)
+    if labels is not None and len(labels) != scores.size:
+        raise ItemError(
+            f"output {spec.name!r} scores {scores.size} classes but its labels list {len(labels)}; fix the labels"
+        )
     if any(isinstance(s, Softmax) for s in spec.postprocessing):
         scores = softmax(scores)
     k = top_k or next((s.k for s in spec.postprocessing if isinstance(s, TopK)), 5)

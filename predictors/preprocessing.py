@@ -50,22 +50,34 @@ def _convert_channels(pixels: np.ndarray, color_mode: str) -> np.ndarray:
     raise ItemError(f"cannot convert an image with {channels} channels to {color_mode}")
 
 
+def _decode_bytes(data: bytes, mode: str) -> np.ndarray:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ItemError(f"image is {width}x{height} pixels; at most {MAX_IMAGE_PIXELS} are accepted")
+            # Photos carry their rotation in EXIF; OpenCV and browsers honour it, so must we.
+            upright = ImageOps.exif_transpose(image)
+            if upright.mode.startswith("I;16"):
+                # 16-bit grayscale: keep the top 8 bits rather than let conversion saturate at 255.
+                upright = Image.fromarray((np.asarray(upright, dtype=np.uint16) >> 8).astype(np.uint8))
+            return _as_hwc(np.asarray(upright.convert(mode)))
+    except UnidentifiedImageError:
+        raise ItemError("cannot decode image: not a format Pillow can read") from None
+    except ItemError:
+        raise
+    except Exception as exc:  # Pillow raises many types for hostile files (DecompressionBombError, OSError ...)
+        raise ItemError(f"cannot decode image: {type(exc).__name__}: {exc}") from None
+
+
 def decode_image(data: bytes | np.ndarray, step: Decode, ctx: ItemContext) -> np.ndarray:
     """Encoded bytes (PNG, JPEG, ...) or an array of pixels -> HWC uint8 in the requested color mode."""
     if isinstance(data, np.ndarray):
         pixels = _as_hwc(data)
     else:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise ItemError(f"image is {width}x{height} pixels; at most {MAX_IMAGE_PIXELS} are accepted")
-                target = "L" if step.color_mode == "grayscale" else "RGB"
-                pixels = _as_hwc(np.asarray(image.convert(target)))
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise ItemError(f"cannot decode image: {exc}") from None
+        pixels = _decode_bytes(data, "L" if step.color_mode == "grayscale" else "RGB")
     pixels = _convert_channels(pixels, step.color_mode)
     ctx.original_size = (int(pixels.shape[0]), int(pixels.shape[1]))
     return pixels
@@ -94,9 +106,11 @@ def _resize_exact(pixels: np.ndarray, height: int, width: int, method: str) -> n
 def resize_image(pixels: np.ndarray, step: Resize, ctx: ItemContext) -> np.ndarray:
     """Resize (optionally keeping aspect by crop or letterbox) and record the geometry for postprocessing."""
     target_h, target_w = step.size
+    if target_h * target_w > MAX_IMAGE_PIXELS:
+        raise ItemError(f"resize to {target_w}x{target_h} exceeds {MAX_IMAGE_PIXELS} pixels")
     height, width = pixels.shape[:2]
     if not step.keep_aspect:
-        ctx.scale = (ctx.scale[0] * target_h / height, ctx.scale[1] * target_w / width)
+        ctx.apply_resize(target_h / height, target_w / width)
         return _resize_exact(pixels, target_h, target_w, step.method)
     fill = step.crop == "center"
     factor = max(target_h / height, target_w / width) if fill else min(target_h / height, target_w / width)
@@ -113,8 +127,7 @@ def resize_image(pixels: np.ndarray, step: Resize, ctx: ItemContext) -> np.ndarr
         )
         out[top : top + new_h, left : left + new_w] = resized
         offset = (float(top), float(left))
-    ctx.scale = (ctx.scale[0] * new_h / height, ctx.scale[1] * new_w / width)
-    ctx.offset = offset
+    ctx.apply_resize(new_h / height, new_w / width, *offset)
     return out
 
 
@@ -136,8 +149,12 @@ def _read_wav(data: bytes) -> tuple[np.ndarray, int]:
         with wave.open(io.BytesIO(data)) as wav:
             rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
             frames = wav.readframes(wav.getnframes())
-    except (wave.Error, EOFError) as exc:
+    except (wave.Error, EOFError, ValueError) as exc:
         raise ItemError(f"cannot decode audio (expected a PCM WAV file): {exc}") from None
+    if rate <= 0 or channels <= 0:
+        raise ItemError(f"WAV header is invalid: {rate} Hz, {channels} channels")
+    # A truncated data chunk ends mid-frame: keep the whole frames.
+    frames = frames[: len(frames) - len(frames) % (width * channels)]
     if width == 1:
         samples = (np.frombuffer(frames, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width in (2, 4):

@@ -1,6 +1,8 @@
-"""PyTorch predictor: TorchScript (`.pt`, `.ts`) or torch.export programs (`.pt2`).
+"""PyTorch predictor: TorchScript programs (`.pt`, `.ts`).
 
-Neither format unpickles arbitrary Python objects, so loading a model runs no code from its author.
+TorchScript archives hold code in TorchScript's own restricted language and tensors, never pickled
+Python objects, so loading one runs no Python from its author. torch.export's `.pt2` is not accepted:
+torch 2.13's `torch.export.load` falls back to unrestricted unpickling when its safe path fails.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ class PyTorchPredictor(Predictor):
     module = "torch"
     distributions = ("torch",)
     install_hint = "pip install 'carml[torch]'"
-    artifact_suffixes = (".pt", ".ts", ".pt2")
+    artifact_suffixes = (".pt", ".ts")
 
     def _load(self, device: str) -> str:
         import torch
@@ -30,11 +32,8 @@ class PyTorchPredictor(Predictor):
         self._torch = torch
         self._device = torch.device(chosen)
         try:
-            if self.model_path.suffix == ".pt2":
-                self._module = torch.export.load(str(self.model_path)).module().to(self._device)
-            else:
-                self._module = torch.jit.load(str(self.model_path), map_location=self._device)
-                self._module.eval()
+            self._module = torch.jit.load(str(self.model_path), map_location=self._device)
+            self._module.eval()
         except Exception as exc:  # torch raises RuntimeError, ValueError, zipfile errors ... for bad files
             raise CarmlError(f"torch cannot load {self.model_path}: {exc}") from None
         return chosen

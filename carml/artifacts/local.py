@@ -44,9 +44,12 @@ def pkg_path(url: str) -> Path:
         raise ArtifactError(f"The artifact URL {url} is not of the form pkg://package/path/inside/package.")
     if ".." in inside.parts:
         raise ArtifactError(f"The artifact URL {url} uses '..'; a pkg: URL must stay inside its package.")
-    # find_spec locates the package without executing it: pkg://torch/... must not import torch here.
+    # find_spec locates a top-level package without executing it: pkg://torch/... must not import torch.
+    # For "a.b" it would import "a", so a dotted name is looked up as a top-level package plus folders.
+    top_level, *subpackages = package.split(".")
+    inside = PurePosixPath(*subpackages, *inside.parts)
     try:
-        spec = importlib.util.find_spec(package)
+        spec = importlib.util.find_spec(top_level)
     except (ImportError, ValueError):
         spec = None
     if spec is None:

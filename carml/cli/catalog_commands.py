@@ -16,7 +16,7 @@ from predictors.registry import broken_plugins, predictor_classes
 
 def _report_catalog_problems(catalog: Catalog) -> None:
     for problem in catalog.problems:
-        click.echo(f"warning: skipped invalid manifest: {problem}", err=True)
+        click.echo(f"warning: {problem} (skipped)", err=True)
 
 
 @click.command("models")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
 from carml.cli.output import percent, print_json, print_table
-from carml.evaluation.runner import EvaluationOptions
+from carml.evaluation.runner import EvaluationOptions, OnPrediction
 from carml.runs import evaluate_model, predict_files
 from carml.settings import load_settings
 from predictors.base import ItemPrediction
@@ -81,9 +84,29 @@ class _ProgressBar:
             self.bar.__exit__(None, None, None)
 
 
-def _prediction_writer(stream: TextIO):  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def _atomic_lines(target: Path | None) -> Iterator[Callable[[str], object] | None]:
+    """Lines go to a temporary file beside `target`, renamed over it only if the block succeeds."""
+    if target is None:
+        yield None
+        return
+    try:
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    except OSError as exc:
+        message = f"cannot write in {target.parent}: {exc.strerror}"
+        raise click.BadParameter(message, param_hint="--predictions") from None
+    temp = Path(temp_name)
+    try:
+        with open(fd, "w", encoding="utf-8") as stream:
+            yield stream.write
+        temp.replace(target)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _prediction_writer(write_line: Callable[[str], object]) -> OnPrediction:
     def write(prediction: ItemPrediction, true_class: int | None) -> None:
-        stream.write(json.dumps({**prediction.to_json(), "true_class": true_class}) + "\n")
+        write_line(json.dumps({**prediction.to_json(), "true_class": true_class}) + "\n")
 
     return write
 
@@ -167,30 +190,20 @@ def evaluate_command(
     """Measure MODEL's accuracy, latency and throughput on a dataset."""
     options = EvaluationOptions(batch_size=batch_size, limit=limit, warmup_batches=warmup, seed=seed, shuffle=shuffle)
     bar = _ProgressBar(f"{model} on {dataset}")
-    # Predictions go to a side file renamed into place on success: a failed run leaves no partial file.
-    partial = predictions.with_name(predictions.name + ".partial") if predictions else None
-    stream = partial.open("w", encoding="utf-8") if partial else None
-    try:
-        result = evaluate_model(
-            load_settings(),
-            model,
-            dataset,
-            framework=framework,
-            device=device,
-            options=options,
-            progress=bar,
-            on_prediction=_prediction_writer(stream) if stream else None,
-        )
-    except BaseException:
-        if partial is not None:
-            partial.unlink(missing_ok=True)
-        raise
-    finally:
-        bar.close()
-        if stream is not None:
-            stream.close()
-    if partial is not None and predictions is not None:
-        partial.replace(predictions)
+    with _atomic_lines(predictions) as write_line:
+        try:
+            result = evaluate_model(
+                load_settings(),
+                model,
+                dataset,
+                framework=framework,
+                device=device,
+                options=options,
+                progress=bar,
+                on_prediction=_prediction_writer(write_line) if write_line else None,
+            )
+        finally:
+            bar.close()
     if as_json:
         print_json(result)
     else:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from carml.datasets.base import DatasetItem, OpenedDataset
 from carml.errors import DatasetError
@@ -15,7 +18,14 @@ from carml.manifest.common import Labels
 Reader = Callable[[DatasetManifest, Path | None], OpenedDataset]
 ENTRY_POINT_GROUP = "carml.dataset_readers"
 
-__all__ = ["DatasetItem", "OpenedDataset", "dataset_readers", "open_dataset", "manifest_for_path"]
+__all__ = [
+    "DatasetItem",
+    "OpenedDataset",
+    "dataset_readers",
+    "looks_like_dataset_path",
+    "manifest_for_path",
+    "open_dataset",
+]
 
 
 def dataset_readers() -> dict[str, Reader]:
@@ -63,13 +73,38 @@ def open_dataset(loaded: LoadedManifest[DatasetManifest], resolve: Callable[...,
 LABEL_COLUMNS = ("label", "class", "target", "y")
 PATH_COLUMNS = ("path", "file", "filename", "image")
 
+# The one table of file endings a user's dataset may have: ending -> (format, archive type to unpack).
+DATA_SUFFIXES: dict[str, tuple[str, str | None]] = {
+    ".zip": ("image-folder", "zip"),
+    ".tar": ("image-folder", "tar"),
+    ".tar.gz": ("image-folder", "tar.gz"),
+    ".tgz": ("image-folder", "tar.gz"),
+    ".tar.bz2": ("image-folder", "tar.bz2"),
+    ".tar.xz": ("image-folder", "tar.xz"),
+    ".csv": ("csv", None),
+    ".npz": ("npz", None),
+}
+
+
+def _data_suffix(name: str) -> str | None:
+    """The entry of `DATA_SUFFIXES` that `name` ends with (longest first, so .tar.gz wins over .gz)."""
+    lowered = name.lower()
+    return next((s for s in sorted(DATA_SUFFIXES, key=len, reverse=True) if lowered.endswith(s)), None)
+
+
+def looks_like_dataset_path(name: str) -> bool:
+    """Whether a dataset argument is meant as a path (has a folder separator or a data file ending).
+
+    A bare word is taken as a catalog name first, even if a folder of that name happens to exist here.
+    """
+    return "/" in name or os.sep in name or _data_suffix(name) is not None
+
 
 def _sniff_csv(path: Path) -> dict[str, str]:
     """CSV options for a user's file from its header: the label column, and a file path column if any."""
-    import csv
+    from carml.datasets.tabular import csv_header
 
-    with path.open(newline="", encoding="utf-8") as handle:
-        header = [column.strip() for column in next(csv.reader(handle), [])]
+    header = csv_header(path)
     lowered = {column.lower(): column for column in header}
     label = next((lowered[c] for c in LABEL_COLUMNS if c in lowered), None)
     if label is None:
@@ -81,42 +116,46 @@ def _sniff_csv(path: Path) -> dict[str, str]:
     return options
 
 
-_ARCHIVE_SUFFIXES = {
-    ".zip": "zip",
-    ".tar": "tar",
-    ".tgz": "tar.gz",
-    ".gz": "tar.gz",
-    ".bz2": "tar.bz2",
-    ".xz": "tar.xz",
-}
+def _format_of(path: Path) -> tuple[str, str | None]:
+    """(reader format, archive type) of a user's dataset path."""
+    if path.is_dir():
+        return "image-folder", None
+    suffix = _data_suffix(path.name)
+    if suffix is None or not path.is_file():
+        raise DatasetError(
+            f"{path}: expected a folder of class subfolders, an archive of one "
+            f"({', '.join(s for s, (f, _) in DATA_SUFFIXES.items() if f == 'image-folder')}), a .csv or an .npz"
+        )
+    return DATA_SUFFIXES[suffix]
 
 
 def manifest_for_path(path: Path) -> LoadedManifest[DatasetManifest]:
     """A user's own dataset given as a path: a class-folder tree, a zip/tar of one, a CSV or an NPZ."""
     path = Path(path)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise DatasetError(f"{path}: not a usable path: {exc}") from None
+    if not exists:
         raise DatasetError(f"{path} does not exist")
-    suffix = path.suffix.lower()
-    location: dict[str, object] = {"url": path.name}
-    if path.is_dir():
-        fmt = "image-folder"
-    elif suffix in (".csv", ".npz"):
-        fmt = suffix[1:]
-    elif suffix in _ARCHIVE_SUFFIXES:
-        fmt, location["archive"] = "image-folder", _ARCHIVE_SUFFIXES[suffix]
-    else:
-        raise DatasetError(f"{path}: expected a folder of class subfolders, a .zip/.tar.gz of one, a .csv or an .npz")
-    options: dict[str, object] = {}
-    if fmt == "csv":
-        options["csv"] = _sniff_csv(path)
-    manifest = DatasetManifest.model_validate(
-        {
-            **options,
-            "name": "user-dataset",
-            "modality": "image" if fmt == "image-folder" else "tensor",
-            "format": fmt,
-            "location": location,
-            "description": f"user dataset at {path}",
-        }
-    )
+    fmt, archive = _format_of(path)
+    # A file: URL of the absolute path: a bare name such as `run:3.csv` would be read as a URL scheme.
+    location: dict[str, object] = {"url": path.resolve().as_uri()}
+    if archive is not None:
+        location["archive"] = archive
+    options: dict[str, object] = {"csv": _sniff_csv(path)} if fmt == "csv" else {}
+    try:
+        manifest = DatasetManifest.model_validate(
+            {
+                **options,
+                "name": "user-dataset",
+                "modality": "image" if fmt == "image-folder" else "tensor",
+                "format": fmt,
+                "location": location,
+                "description": f"user dataset at {path}",
+            }
+        )
+    except ValidationError as exc:  # should not happen for a path that exists; still no traceback for users
+        first = exc.errors()[0]
+        raise DatasetError(f"{path}: cannot be opened as a dataset: {first['msg']}") from None
     return LoadedManifest(manifest=manifest, source=path.resolve().parent / f"{path.name}.dataset", digest="")

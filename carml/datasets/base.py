@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +29,27 @@ class OpenedDataset:
     digest: str
     # Items refused while listing (e.g. a label outside the declared classes): (item id, reason).
     rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+def file_reader(path: Path) -> Callable[[], bytes]:
+    """A lazy `read` for an item stored as a file: its bytes, read only when the item is used."""
+    return lambda: path.read_bytes()
+
+
+def array_reader(values: np.ndarray) -> Callable[[], np.ndarray]:
+    """A `read` for an item already in memory (a CSV row, an NPZ slice)."""
+    return lambda: values
+
+
+def natural_key(name: str) -> tuple[bool, int, str]:
+    """Sort key putting whole numbers first, by value ('2' before '10'), then other names alphabetically.
+
+    Every reader orders class names with it, so class folders 0..10 and CSV labels 0..10 get the same indices.
+    """
+    # isdigit() alone accepts characters such as '²' that int() refuses.
+    if name.isascii() and name.isdigit():
+        return (False, int(name), name)
+    return (True, 0, name)
 
 
 def label_index(labels: list[str], value: object) -> int:

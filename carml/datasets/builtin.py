@@ -5,21 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from carml.datasets.base import DatasetItem, OpenedDataset, arrays_digest
+from carml.datasets.base import DatasetItem, OpenedDataset, array_reader, arrays_digest
 from carml.datasets.digits import LABELS, load_digits_split
 from carml.errors import DatasetError
 from carml.manifest import DatasetManifest
 
 
-def _array_reader(values: np.ndarray) -> Callable[[], np.ndarray]:
-    return lambda: values
-
-
 def _sklearn_digits(manifest: DatasetManifest) -> OpenedDataset:
     images, labels = load_digits_split(manifest.split)
-    items = [DatasetItem(f"{i}", int(labels[i]), _array_reader(images[i])) for i in range(len(images))]
+    items = [DatasetItem(f"{i}", int(labels[i]), array_reader(images[i])) for i in range(len(images))]
     return OpenedDataset(manifest.name, list(LABELS), items, arrays_digest(images, labels))
 
 
@@ -29,6 +23,7 @@ BUILTIN_LOADERS: dict[str, Callable[[DatasetManifest], OpenedDataset]] = {
 
 
 def read_builtin(manifest: DatasetManifest, root: Path | None) -> OpenedDataset:
+    """A dataset produced by a named loader in `BUILTIN_LOADERS`; `root` is unused."""
     loader = BUILTIN_LOADERS.get(manifest.loader or "")
     if loader is None:
         raise DatasetError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ class EvaluationOptions:
             raise CarmlError(f"limit must be at least 1, got {self.limit}")
         if self.warmup_batches < 0:
             raise CarmlError(f"warm-up batches cannot be negative, got {self.warmup_batches}")
+        if self.prefetch_depth < 1 or self.prefetch_workers < 1:
+            raise CarmlError("prefetch depth and workers must be at least 1")
 
 
 Progress = Callable[[int, int], None]
@@ -72,39 +75,45 @@ class _Recorder:
     def __init__(self, metrics: ClassificationMetrics, mapping: list[int], on_prediction: OnPrediction | None):
         self.metrics, self.mapping, self.on_prediction = metrics, mapping, on_prediction
         self.errors: list[dict[str, str]] = []
-        self.batches: list[dict[str, Any]] = []
+        self.batches: list[dict[str, Any]] = []  # timings of the batches the model ran on
+        self.failed_batches = 0
         self.scored = 0
 
     def add_errors(self, errors: list[tuple[str, str]]) -> None:
         self.errors.extend({"item": item, "reason": reason} for item, reason in errors)
 
     def run_batch(self, predictor: Predictor, batch: PreparedBatch, warmup: bool) -> None:
+        """Predict, postprocess and score one batch; only batches the model ran on count for timing."""
         self.add_errors(batch.errors)
-        timing = {
-            "size": len(batch.items),
-            "warmup": warmup,
-            "load": batch.load_ms,
-            "preprocess": batch.preprocess_ms,
-            "predict": 0.0,
-            "postprocess": 0.0,
-        }
-        if batch.items:
-            started = time.perf_counter()
+        if not batch.items:
+            return
+        started = time.perf_counter()
+        try:
+            raw_outputs = predictor.predict(batch.items)
+        except Exception as exc:  # a framework error on this batch: count its items, keep going
+            self.failed_batches += 1
+            reason = f"prediction failed: {type(exc).__name__}: {exc}"
+            self.add_errors([(item.item_id, reason) for item in batch.items])
+            return
+        predict_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        for item, raw, true_class in zip(batch.items, raw_outputs, batch.true_classes, strict=True):
             try:
-                raw_outputs = predictor.predict(batch.items)
-            except Exception as exc:  # a framework error on this batch: count its items, keep going
-                timing["predict"] = (time.perf_counter() - started) * 1000
-                self.add_errors(
-                    [(item.item_id, f"prediction failed: {type(exc).__name__}: {exc}") for item in batch.items]
-                )
-                self.batches.append(timing)
-                return
-            timing["predict"] = (time.perf_counter() - started) * 1000
-            started = time.perf_counter()
-            for item, raw, true_class in zip(batch.items, raw_outputs, batch.true_classes, strict=True):
-                self._score(predictor.postprocess(item, raw), true_class)
-            timing["postprocess"] = (time.perf_counter() - started) * 1000
-        self.batches.append(timing)
+                prediction = predictor.postprocess(item, raw)
+            except Exception as exc:  # e.g. labels that do not fit the output: the item is an error, not the run
+                self.add_errors([(item.item_id, f"postprocessing failed: {exc}")])
+                continue
+            self._score(prediction, true_class)
+        self.batches.append(
+            {
+                "size": len(batch.items),
+                "warmup": warmup,
+                "load": batch.load_ms,
+                "preprocess": batch.preprocess_ms,
+                "predict": predict_ms,
+                "postprocess": (time.perf_counter() - started) * 1000,
+            }
+        )
 
     def _score(self, prediction: ItemPrediction, true_class: int | None) -> None:
         # Metrics live in the model's class space: a prediction of a class the dataset lacks is simply wrong.
@@ -157,17 +166,19 @@ def evaluate(
     done, cancelled = 0, False
     started = measured_from = time.perf_counter()
     batches = prefetched_batches(predictor, items, options.batch_size, options.prefetch_workers, options.prefetch_depth)
-    for index, batch in enumerate(batches):
-        if should_stop is not None and should_stop():
-            cancelled = True
-            break
-        warmup = index < options.warmup_batches
-        recorder.run_batch(predictor, batch, warmup)
-        if warmup:
-            measured_from = time.perf_counter()
-        done += len(batch.items) + len(batch.errors)
-        if progress is not None:
-            progress(done, total)
+    # closing() stops the prefetch threads before the caller closes the predictor, even on errors.
+    with contextlib.closing(batches):
+        for index, batch in enumerate(batches):
+            if should_stop is not None and should_stop():
+                cancelled = True
+                break
+            warmup = index < options.warmup_batches
+            recorder.run_batch(predictor, batch, warmup)
+            if warmup:
+                measured_from = time.perf_counter()
+            done += len(batch.items) + len(batch.errors)
+            if progress is not None:
+                progress(done, total)
     finished = time.perf_counter()
     latency, stages, warmup_excluded = recorder.timing_summary()
     measured_items = sum(b["size"] for b in recorder.batches if not b["warmup"] or not warmup_excluded)
@@ -196,10 +207,12 @@ def evaluate(
         "latency_ms": latency,
         "stages_ms": stages,
         "throughput_items_per_s": measured_items / measured_s if measured_s > 0 and measured_items else None,
+        "timed_items": measured_items,
         "warmup": {
             "batches": len(warmup_rows),
             "items": sum(b["size"] for b in warmup_rows),
             "excluded_from_timing": warmup_excluded,
+            "failed_batches": recorder.failed_batches,
             "predict_ms": [b["predict"] for b in warmup_rows],
         },
         "model_load_ms": model_load_ms,

@@ -84,26 +84,56 @@ def _message(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
-def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """Parse a YAML file with the safe loader (no object construction) and keep its node tree for lines."""
+class _ManifestLoader(yaml.SafeLoader):
+    """The safe loader (no object construction), refusing duplicate keys: with them the last silently wins."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool):
+                continue  # unhashable keys are refused by the base class with its own message
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+@dataclass(frozen=True)
+class ParsedYaml:
+    """A YAML document as data, its node tree (for line numbers) and the SHA-256 of the exact bytes read."""
+
+    data: Any
+    node: yaml.Node | None
+    digest: str
+
+
+def read_yaml(path: Path) -> ParsedYaml:
+    """Read a manifest file once: parse it safely, keep its node tree for lines, hash its bytes."""
     try:
         size = path.stat().st_size
         if size > MAX_MANIFEST_BYTES:
             raise ManifestError([Problem(str(path), "", f"file is {size} bytes; manifests are at most 1 MiB")])
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ManifestError([Problem(str(path), "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError([Problem(str(path), "", f"cannot read file: {exc}")]) from None
+    loader = _ManifestLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise ManifestError([Problem(str(path), "", f"not valid YAML: {reason}", line)]) from None
-    return data, node
+    except RecursionError:
+        raise ManifestError([Problem(str(path), "", "not valid YAML: nested too deeply")]) from None
+    finally:
+        loader.dispose()
+    return ParsedYaml(data, node, hashlib.sha256(raw).hexdigest())
 
 
 def validate_document(data: Any, node: yaml.Node | None, schema: type[M], source: str) -> M:
@@ -122,10 +152,9 @@ def validate_document(data: Any, node: yaml.Node | None, schema: type[M], source
 
 def _load(path: Path, schema: type[M]) -> LoadedManifest[M]:
     path = Path(path)
-    data, node = read_yaml(path)
-    manifest = validate_document(data, node, schema, str(path))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return LoadedManifest(manifest=manifest, source=path.resolve(), digest=digest)
+    parsed = read_yaml(path)
+    manifest = validate_document(parsed.data, parsed.node, schema, str(path))
+    return LoadedManifest(manifest=manifest, source=path.resolve(), digest=parsed.digest)
 
 
 def load_model_manifest(path: Path) -> LoadedManifest[ModelManifest]:
@@ -140,7 +169,7 @@ def load_dataset_manifest(path: Path) -> LoadedManifest[DatasetManifest]:
 
 def load_any_manifest(path: Path) -> LoadedManifest[ModelManifest] | LoadedManifest[DatasetManifest]:
     """Load a manifest whose kind is given by its `kind` field (default: model)."""
-    data, _ = read_yaml(Path(path))
+    data = read_yaml(Path(path)).data
     if isinstance(data, dict) and data.get("kind") == "dataset":
         return load_dataset_manifest(path)
     return load_model_manifest(path)

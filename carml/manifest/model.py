@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -33,6 +34,7 @@ from carml.manifest.steps import (
 )
 
 Dimension = Annotated[int, Field(ge=-1)]
+MAX_CONSTANT_ELEMENTS = 100_000_000
 
 OutputType = Literal[
     "class-probabilities", "class-logits", "detection-boxes", "frame-probabilities", "embedding", "raw"
@@ -89,6 +91,12 @@ class ConstantInput(BaseModel):
     element_type: ElementType = ElementType.FLOAT32
     shape: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list, description="[] for a scalar.")
     value: float = Field(default=0, description="Every element is set to this value.")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ConstantInput:
+        if math.prod(self.shape) > MAX_CONSTANT_ELEMENTS:
+            raise ValueError(f"shape {self.shape} has more than {MAX_CONSTANT_ELEMENTS:,} elements")
+        return self
 
 
 class OutputSpec(BaseModel):

@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field, model_validator
 from carml.manifest.common import STRICT, ElementType
 
 PositiveInt = Annotated[int, Field(gt=0)]
+# Bounds that keep a manifest from asking for more memory than any real model needs.
+PixelCount = Annotated[int, Field(gt=0, le=16384)]
 
 
 class _Step(BaseModel):
@@ -44,15 +46,17 @@ class Frame(_Step):
     """
 
     op: Literal["frame"] = "frame"
-    frame_samples: PositiveInt = Field(description="Samples per frame, e.g. 512 (32 ms at 16 kHz).")
-    context_samples: int = Field(default=0, ge=0, description="Samples of the previous frame prepended to each.")
+    frame_samples: int = Field(gt=0, le=1_000_000, description="Samples per frame, e.g. 512 (32 ms at 16 kHz).")
+    context_samples: int = Field(
+        default=0, ge=0, le=1_000_000, description="Samples of the previous frame prepended to each."
+    )
 
 
 class Resize(_Step):
     """Resize an image to `size` = [height, width]."""
 
     op: Literal["resize"] = "resize"
-    size: tuple[PositiveInt, PositiveInt] = Field(description="Target [height, width] in pixels.")
+    size: tuple[PixelCount, PixelCount] = Field(description="Target [height, width] in pixels (at most 16384).")
     method: Literal["nearest", "bilinear", "bicubic", "area", "lanczos"] = Field(
         default="bilinear", description="Interpolation; 'area' averages source pixels (best for shrinking)."
     )

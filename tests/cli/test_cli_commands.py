@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
+from support import run_carml_process
 
 from carml.datasets.digits import load_digits_split
+
+
+def _onnxruntime_has_cuda() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
 def test_models_lists_every_framework_of_digits_cnn(run_cli) -> None:
@@ -96,10 +104,6 @@ def test_user_errors_are_one_line_and_non_zero(run_cli, tmp_path: Path) -> None:
             ("evaluate", "digits-cnn", "-f", "onnxruntime", "--dataset", "digits", "--device", "tpu"),
             "unknown device 'tpu'",
         ),
-        (
-            ("evaluate", "digits-cnn", "-f", "onnxruntime", "--dataset", "digits", "--device", "cuda"),
-            "CUDA was requested",
-        ),
         (("evaluate", "digits-cnn", "-f", "onnxruntime", "--dataset", str(tmp_path / "x.txt")), "does not exist"),
     ]
     for args, message in cases:
@@ -110,7 +114,36 @@ def test_user_errors_are_one_line_and_non_zero(run_cli, tmp_path: Path) -> None:
     code, _, _ = run_cli(
         "evaluate", "digits-cnn", "-f", "onnxruntime", "--dataset", "nope", "--predictions", str(predictions)
     )
-    assert code == 1 and not predictions.exists() and not list(tmp_path.glob("*.partial"))
+    assert code == 1 and not predictions.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    code, _, err = run_cli(
+        "evaluate", "digits-cnn", "-f", "onnxruntime", "-d", "digits", "--predictions", "/no/such/dir/p.jsonl"
+    )
+    assert code == 2 and "--predictions" in err and "/no/such/dir" in err
+
+
+def test_errors_in_a_fresh_process_print_no_traceback(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    # A PNG header claiming 50000 x 50000 pixels: refused before any pixel is allocated.
+    bomb.write_bytes(
+        bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (50000).to_bytes(4, "big") * 2 + b"\x08\x00\x00\x00\x00"
+    )
+    result = run_carml_process(
+        "predict", "digits-cnn", "-f", "onnxruntime", str(bomb), env={"CARML_CACHE_DIR": str(tmp_path / "c")}
+    )
+    assert result.returncode == 1
+    assert "cannot decode image" in result.stderr and "Traceback" not in result.stderr
+    result = run_carml_process("evaluate", "digits-cnn", "-d", "digits", env={"CARML_CACHE_DIR": str(tmp_path / "c")})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: model 'digits-cnn' is published for onnxruntime, pytorch, tensorflow; pick one with --framework"
+    ]
+
+
+@pytest.mark.skipif(_onnxruntime_has_cuda(), reason="this machine has CUDA: the request would succeed")
+def test_asking_for_cuda_without_it_is_refused(run_cli) -> None:
+    code, _, err = run_cli("evaluate", "digits-cnn", "-f", "onnxruntime", "-d", "digits", "--device", "cuda")
+    assert code == 1 and "CUDA was requested but this onnxruntime has no CUDA provider" in err
 
 
 def test_usage_errors_exit_2(run_cli) -> None:

@@ -69,12 +69,14 @@ def test_result_carries_metrics_timings_and_record(runs) -> None:
     latency = result["latency_ms"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"]
     assert latency["count"] == 11  # 12 batches of 32 (the last one partial), the first is warm-up
-    assert result["warmup"] == {
-        "batches": 1,
-        "items": 32,
-        "excluded_from_timing": True,
-        "predict_ms": result["warmup"]["predict_ms"],
-    }
+    warmup = result["warmup"]
+    assert (warmup["batches"], warmup["items"], warmup["excluded_from_timing"], warmup["failed_batches"]) == (
+        1,
+        32,
+        True,
+        0,
+    )
+    assert len(warmup["predict_ms"]) == 1 and warmup["predict_ms"][0] > 0
     assert result["throughput_items_per_s"] > 0
     assert set(result["stages_ms"]) == {"load", "preprocess", "predict", "postprocess"}
     record = result["reproducibility"]

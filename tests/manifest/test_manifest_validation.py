@@ -155,3 +155,23 @@ def test_validate_without_manifests_fails(tmp_path: Path, run_cli) -> None:
     code, _, err = run_cli("validate", str(tmp_path))
     assert code != 0
     assert "no manifest files" in err
+
+
+def test_duplicate_keys_and_deep_nesting_are_refused(tmp_path: Path, run_cli) -> None:
+    duplicated = tmp_path / "dup.yaml"
+    duplicated.write_text("name: a\nversion: 1.0.0\nversion: 2.0.0\n")
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: " + "[" * 5000 + "]" * 5000 + "\n")
+    code, _, err = run_cli("validate", str(duplicated), str(deep))
+    assert code == 1
+    assert f"{duplicated}:3: not valid YAML: duplicate key 'version'" in err
+    assert f"{deep}: not valid YAML: nested too deeply" in err
+
+
+def test_a_broken_manifest_in_the_catalog_is_skipped_with_a_warning(tmp_path: Path, run_cli, monkeypatch) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "broken.yaml").write_text("name: [" * 3000 + "\n")
+    monkeypatch.setenv("CARML_MANIFEST_DIRS", f"{tmp_path}:{MANIFESTS}")
+    code, out, err = run_cli("models")
+    assert code == 0 and "digits-cnn" in out
+    assert "broken.yaml: not valid YAML" in err and "(skipped)" in err

@@ -96,3 +96,58 @@ def test_speech_segments_follow_silero_rules() -> None:
     assert len(segments) == 1
     assert segments[0]["start_s"] == pytest.approx((10 * 512 - 480) / 16000, abs=1e-3)
     assert segments[0]["end_s"] == pytest.approx((42 * 512 + 480) / 16000, abs=1e-3)
+
+
+def test_two_resizes_compose_into_one_mapping() -> None:
+    ctx = ItemContext(original_size=(100, 200))
+    image = np.zeros((100, 200, 3), np.uint8)
+    step_one = resize_image(image, Resize(size=(100, 100), keep_aspect=True), ctx)  # letterbox to 100x100
+    resize_image(step_one, Resize(size=(50, 50)), ctx)  # then halve
+    # Model pixel (25, 25) is the centre of the halved letterbox, i.e. the original image's centre.
+    assert ctx.to_original(25, 25) == (100.0, 50.0)
+
+
+def test_sixteen_bit_and_rotated_images_decode_faithfully() -> None:
+    deep = np.full((4, 4), 1000 * 64, dtype=np.uint16)  # 64000 of 65535: bright, not saturated
+    buffer = io.BytesIO()
+    Image.fromarray(deep).save(buffer, format="PNG")
+    gray = decode_image(buffer.getvalue(), Decode(color_mode="grayscale"), ItemContext())
+    assert gray[0, 0, 0] == 64000 >> 8
+
+    wide = np.zeros((2, 6, 3), np.uint8)  # 6 wide, 2 high, tagged "rotate 90" in EXIF
+    rotated = Image.fromarray(wide)
+    exif = rotated.getexif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    rotated.save(buffer, format="JPEG", exif=exif)
+    ctx = ItemContext()
+    decode_image(buffer.getvalue(), Decode(), ctx)
+    assert ctx.original_size == (6, 2)  # shown upright: 2 wide, 6 high
+
+
+def test_truncated_and_invalid_wav_are_item_errors() -> None:
+    from carml.manifest.steps import DecodeAudio
+    from predictors.preprocessing import decode_audio
+
+    header = io.BytesIO()
+    import wave
+
+    with wave.open(header, "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(b"\x01\x00" * 8)  # four stereo frames ...
+    truncated = header.getvalue()[:-2]  # ... of which the file keeps three and a half
+    samples = decode_audio(truncated, DecodeAudio(sample_rate=16000), ItemContext())
+    assert samples.size == 3
+    with pytest.raises(ItemError, match="cannot decode audio"):
+        decode_audio(b"RIFF....WAVEjunk", DecodeAudio(sample_rate=16000), ItemContext())
+
+
+def test_labels_that_do_not_fit_the_output_are_refused() -> None:
+    from carml.manifest.model import OutputSpec
+    from predictors.postprocessing import postprocess_output
+
+    spec = OutputSpec(name="logits", type="class-logits")
+    with pytest.raises(ItemError, match="scores 3 classes but its labels list 2"):
+        postprocess_output(np.zeros(3), spec, ["a", "b"], ItemContext())

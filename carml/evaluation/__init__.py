@@ -1,0 +1,1 @@
+"""The evaluation engine: a prefetch pipeline, metrics, latency summaries and the reproducibility record."""
