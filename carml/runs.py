@@ -14,29 +14,14 @@ from typing import Any
 from carml.artifacts import ArtifactCache
 from carml.catalog import Catalog
 from carml.datasets import OpenedDataset, looks_like_dataset_path, manifest_for_path, open_dataset
-from carml.errors import CarmlError, ManifestError, NotFound, Problem
+from carml.errors import ManifestError, NotFound, Problem
 from carml.evaluation.runner import EvaluationOptions, OnPrediction, Progress, ShouldStop, evaluate
+from carml.labels import read_labels
 from carml.manifest import LoadedManifest, ModelManifest
-from carml.manifest.common import Labels
 from carml.settings import Settings
 from predictors.base import Predictor
 from predictors.preprocessing import ItemError
 from predictors.registry import get_predictor_class
-
-
-def read_labels(labels: Labels | None, folder: Path, cache: ArtifactCache) -> list[str] | None:
-    """Class names from a manifest's labels (inline, or a file with one label per line)."""
-    if labels is None:
-        return None
-    if labels.names is not None:
-        return list(labels.names)
-    assert labels.file is not None  # the schema guarantees exactly one of the two
-    path = cache.resolve(labels.file, folder)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CarmlError(f"cannot read labels file {path}: {exc}") from None
-    return [line.strip() for line in lines if line.strip()]
 
 
 def open_predictor(
@@ -51,7 +36,7 @@ def open_predictor(
     predictor_class.require_runnable(manifest)  # before fetching anything for a model that cannot run
     started = time.perf_counter()
     model_path = cache.resolve(manifest.primary_artifact, loaded.folder)
-    labels = {spec.name: read_labels(spec.labels, loaded.folder, cache) for spec in manifest.outputs}
+    labels = {spec.name: read_labels(spec.labels, loaded.folder, cache.resolve) for spec in manifest.outputs}
     predictor = predictor_class(manifest, model_path, device)
     predictor.load(labels)
     return predictor, (time.perf_counter() - started) * 1000

@@ -66,14 +66,22 @@ def _artifact_refs(manifest: ModelManifest | DatasetManifest) -> list[tuple[tupl
     return refs
 
 
+def fetchable_schemes() -> set[str]:
+    """URL schemes an artifact may use here: local ones plus every installed fetcher's."""
+    return {"file", "pkg", *load_fetchers()}
+
+
 def _is_dataset(data: object, path: Path) -> bool:
     """A dataset manifest says `kind: dataset`, or sits in a `datasets` folder of a manifest tree."""
     kind = data.get("kind") if isinstance(data, dict) else None
     return kind == "dataset" or (kind is None and path.resolve().parent.name == "datasets")
 
 
-def validate_file(path: Path, cache: ArtifactCache) -> list[Problem]:
-    """All problems of one manifest file (empty when it is valid and runnable here)."""
+def validate_file(path: Path, cache: ArtifactCache, schemes: set[str] | None = None) -> list[Problem]:
+    """All problems of one manifest file (empty when it is valid and runnable here).
+
+    `schemes` are the artifact URL schemes that can be fetched; by default those of the installed plugins.
+    """
     source = str(path)
     try:
         parsed = read_yaml(path)
@@ -85,7 +93,7 @@ def validate_file(path: Path, cache: ArtifactCache) -> list[Problem]:
     found: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(manifest, ModelManifest):
         found += _framework_problems(manifest)
-    schemes = {"file", "pkg", *load_fetchers()}
+    schemes = schemes or fetchable_schemes()
     for loc, ref in _artifact_refs(manifest):
         if ref.scheme not in schemes:
             expected = ", ".join(sorted(schemes))

@@ -10,7 +10,7 @@ from carml.artifacts import ArtifactCache
 from carml.catalog import MANIFEST_SUFFIXES, Catalog
 from carml.cli.output import percent, print_json, print_table
 from carml.settings import load_settings
-from carml.validation import validate_file
+from carml.validation import fetchable_schemes, validate_file
 from predictors.registry import broken_plugins, predictor_classes
 
 
@@ -149,7 +149,8 @@ def validate_command(paths: tuple[Path, ...], as_json: bool) -> None:
     files = _expand(paths)
     if not files:
         raise click.ClickException("no manifest files (*.yaml, *.yml) found in the given paths")
-    report = {str(path): validate_file(path, cache) for path in files}
+    schemes = fetchable_schemes()  # once: plugin warnings should not repeat per file
+    report = {str(path): validate_file(path, cache, schemes) for path in files}
     bad = sum(1 for problems in report.values() if problems)
     if as_json:
         print_json([{"file": f, "valid": not ps, "problems": [p.__dict__ for p in ps]} for f, ps in report.items()])

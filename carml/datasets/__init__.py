@@ -11,7 +11,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from carml.datasets.base import DatasetItem, OpenedDataset
-from carml.errors import DatasetError
+from carml.errors import CarmlError, DatasetError
+from carml.labels import read_labels
 from carml.manifest import DatasetManifest, LoadedManifest
 from carml.manifest.common import Labels
 
@@ -58,13 +59,10 @@ def open_dataset(loaded: LoadedManifest[DatasetManifest], resolve: Callable[...,
     if reader is None:
         raise DatasetError(f"dataset {manifest.name}: no reader for format {manifest.format!r}")
     if manifest.labels is not None and manifest.labels.file is not None:
-        path = resolve(manifest.labels.file, loaded.folder)
         try:
-            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"dataset {manifest.name}: cannot read labels file {path}: {exc}") from None
-        if not names:
-            raise DatasetError(f"dataset {manifest.name}: labels file {path} is empty")
+            names = read_labels(manifest.labels, loaded.folder, resolve)
+        except CarmlError as exc:
+            raise DatasetError(f"dataset {manifest.name}: {exc}") from None
         manifest = manifest.model_copy(update={"labels": Labels(names=names)})
     root = resolve(manifest.location, loaded.folder) if manifest.location is not None else None
     return reader(manifest, root)
