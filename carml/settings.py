@@ -1,21 +1,44 @@
 """Every CarML setting, read from `CARML_*` environment variables in one place.
 
-Settings are read when asked for (`load_settings()`), never at import time, so tests and
-processes can change the environment before they start.
+Each setting is a dataclass field that names its variable, its parser and what it is for, so the
+list below is also the reference (`carml settings` prints it). Settings are read when asked for
+(`load_settings()`), never at import time, so tests and processes can change the environment first.
+
+URLs choose the backends; with nothing set, everything runs on one machine with no server:
+SQLite and a local object-store folder under `CARML_HOME`, and a server-less Celery transport.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from carml.errors import CarmlError
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _paths(value: str) -> tuple[Path, ...]:
+def _text(name: str, value: str) -> str:
+    return value
+
+
+def _optional_text(name: str, value: str) -> str | None:
+    return value or None
+
+
+def _path(name: str, value: str) -> Path:
+    return Path(value).expanduser()
+
+
+def _optional_path(name: str, value: str) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def _paths(name: str, value: str) -> tuple[Path, ...]:
     return tuple(Path(p).expanduser() for p in value.split(os.pathsep) if p)
 
 
@@ -35,51 +58,132 @@ def _int(name: str, value: str) -> int:
         raise CarmlError(f"{name}={value!r}: expected an integer") from None
 
 
+def _float(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise CarmlError(f"{name}={value!r}: expected a number") from None
+
+
+def _env(variable: str, parse: Callable[[str, str], Any], help: str, **default: Any) -> Any:
+    """A settings field bound to an environment variable."""
+    return field(metadata={"env": variable, "parse": parse, "help": help}, **default)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed view of the environment. Defaults make a fresh checkout work with nothing configured."""
 
-    manifest_dirs: tuple[Path, ...] = field(default_factory=lambda: (_PROJECT_ROOT / "manifests",))
-    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "carml")
-    device: str = "auto"
-    # Remote artifacts: https downloads and s3:// objects (MinIO or any S3-compatible store).
-    http_timeout_s: int = 30
-    s3_endpoint: str = "127.0.0.1:9000"
-    s3_access_key: str | None = None
-    s3_secret_key: str | None = None
-    s3_secure: bool = True
-    s3_region: str | None = None
-    # Extra CA certificates (PEM) trusted for https downloads and S3, beside the system ones: a private CA.
-    ca_bundle: Path | None = None
-    # A download larger than this is refused: a wrong URL must not fill the cache's disk.
-    artifact_max_bytes: int = 4 * 1024**3
-    # Archive unpacking limits: a hostile archive must not fill the disk.
-    archive_max_members: int = 100_000
-    archive_max_bytes: int = 8 * 1024**3
-
-
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Build `Settings` from the environment (or the mapping given)."""
-    env = os.environ if environ is None else environ
-    defaults = Settings()
-    return Settings(
-        manifest_dirs=_paths(env["CARML_MANIFEST_DIRS"]) if env.get("CARML_MANIFEST_DIRS") else defaults.manifest_dirs,
-        cache_dir=Path(env["CARML_CACHE_DIR"]).expanduser() if env.get("CARML_CACHE_DIR") else defaults.cache_dir,
-        device=env.get("CARML_DEVICE", defaults.device),
-        http_timeout_s=_int("CARML_HTTP_TIMEOUT_S", env.get("CARML_HTTP_TIMEOUT_S", str(defaults.http_timeout_s))),
-        s3_endpoint=env.get("CARML_S3_ENDPOINT", defaults.s3_endpoint),
-        s3_access_key=env.get("CARML_S3_ACCESS_KEY") or None,
-        s3_secret_key=env.get("CARML_S3_SECRET_KEY") or None,
-        s3_secure=_bool("CARML_S3_SECURE", env.get("CARML_S3_SECURE", "true")),
-        s3_region=env.get("CARML_S3_REGION") or None,
-        ca_bundle=Path(env["CARML_CA_BUNDLE"]).expanduser() if env.get("CARML_CA_BUNDLE") else None,
-        artifact_max_bytes=_int(
-            "CARML_ARTIFACT_MAX_BYTES", env.get("CARML_ARTIFACT_MAX_BYTES", str(defaults.artifact_max_bytes))
-        ),
-        archive_max_members=_int(
-            "CARML_ARCHIVE_MAX_MEMBERS", env.get("CARML_ARCHIVE_MAX_MEMBERS", str(defaults.archive_max_members))
-        ),
-        archive_max_bytes=_int(
-            "CARML_ARCHIVE_MAX_BYTES", env.get("CARML_ARCHIVE_MAX_BYTES", str(defaults.archive_max_bytes))
-        ),
+    home: Path = _env(
+        "CARML_HOME",
+        _path,
+        "Folder for the embedded default: SQLite database, object store, broker queue.",
+        default_factory=lambda: Path.home() / ".local" / "share" / "carml",
     )
+    manifest_dirs: tuple[Path, ...] = _env(
+        "CARML_MANIFEST_DIRS",
+        _paths,
+        "Manifest folders (each with models/ and datasets/), ':'-separated.",
+        default_factory=lambda: (_PROJECT_ROOT / "manifests",),
+    )
+    cache_dir: Path = _env(
+        "CARML_CACHE_DIR",
+        _path,
+        "Content-addressed cache of downloaded and unpacked artifacts.",
+        default_factory=lambda: Path.home() / ".cache" / "carml",
+    )
+    device: str = _env("CARML_DEVICE", _text, "Where models run: auto, cpu, cuda or cuda:N.", default="auto")
+    # --- service backends: URLs choose them; empty means the embedded default under `home`.
+    database_url: str = _env(
+        "CARML_DATABASE_URL", _text, "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB.", default=""
+    )
+    broker_url: str = _env(
+        "CARML_BROKER_URL",
+        _text,
+        "redis://HOST:6379/0, amqp://..., or empty for a server-less local queue.",
+        default="",
+    )
+    object_store_url: str = _env(
+        "CARML_OBJECT_STORE", _text, "A local folder, or s3://BUCKET on the CARML_S3_* endpoint.", default=""
+    )
+    broker_poll_interval_s: float = _env(
+        "CARML_BROKER_POLL_INTERVAL_S", _float, "Polling interval of the server-less queue.", default=0.01
+    )
+    job_time_limit_s: int = _env(
+        "CARML_JOB_TIME_LIMIT_S",
+        _int,
+        "A job shard running longer than this is stopped as TIMED_OUT.",
+        default=6 * 3600,
+    )
+    worker_heartbeat_s: int = _env(
+        "CARML_WORKER_HEARTBEAT_S", _int, "How often workers record that they are alive.", default=10
+    )
+    worker_alive_s: int = _env(
+        "CARML_WORKER_ALIVE_S", _int, "A worker silent for longer than this counts as gone.", default=60
+    )
+    web_host: str = _env("CARML_WEB_HOST", _text, "Address the web app listens on.", default="127.0.0.1")
+    web_port: int = _env("CARML_WEB_PORT", _int, "Port the web app listens on.", default=8080)
+    # --- remote artifacts and S3/MinIO: https downloads and s3:// objects.
+    http_timeout_s: int = _env("CARML_HTTP_TIMEOUT_S", _int, "Connect/read timeout of downloads.", default=30)
+    s3_endpoint: str = _env("CARML_S3_ENDPOINT", _text, "S3/MinIO endpoint, host:port.", default="127.0.0.1:9000")
+    s3_access_key: str | None = _env("CARML_S3_ACCESS_KEY", _optional_text, "S3 access key.", default=None)
+    s3_secret_key: str | None = _env("CARML_S3_SECRET_KEY", _optional_text, "S3 secret key.", default=None)
+    s3_secure: bool = _env("CARML_S3_SECURE", _bool, "Use TLS to reach the S3 endpoint.", default=True)
+    s3_region: str | None = _env("CARML_S3_REGION", _optional_text, "S3 region, if the store needs one.", default=None)
+    ca_bundle: Path | None = _env(
+        "CARML_CA_BUNDLE",
+        _optional_path,
+        "Extra CA certificates (PEM) trusted for https and S3: a private CA.",
+        default=None,
+    )
+    artifact_max_bytes: int = _env(
+        "CARML_ARTIFACT_MAX_BYTES", _int, "Downloads larger than this are refused.", default=4 * 1024**3
+    )
+    archive_max_members: int = _env(
+        "CARML_ARCHIVE_MAX_MEMBERS", _int, "Archives with more members are refused.", default=100_000
+    )
+    archive_max_bytes: int = _env(
+        "CARML_ARCHIVE_MAX_BYTES", _int, "Archives expanding to more bytes are refused.", default=8 * 1024**3
+    )
+
+    # ------------------------------------------------------------------ derived backends
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL in force: the configured one, or SQLite under `home`."""
+        return self.database_url or f"sqlite:///{self.home / 'carml.db'}"
+
+    @property
+    def broker(self) -> str:
+        """The Celery broker URL in force: the configured one, or kombu's filesystem transport."""
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_folder(self) -> Path:
+        """Where the server-less transport keeps its messages."""
+        return self.home / "broker"
+
+    @property
+    def object_store(self) -> str:
+        """The object store in force: s3://BUCKET, or a local folder under `home`."""
+        return self.object_store_url or str(self.home / "objects")
+
+    @property
+    def embedded(self) -> bool:
+        """True when no server is configured: one machine, SQLite, a local queue and a local store."""
+        return not (self.database_url or self.broker_url or self.object_store_url)
+
+
+def setting_fields() -> list[dataclasses.Field[Any]]:
+    """The settings, in declaration order, each with its variable name and help in `metadata`."""
+    return list(dataclasses.fields(Settings))
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build `Settings` from the environment (or the mapping given); unset variables keep their defaults."""
+    env = os.environ if environ is None else environ
+    values = {}
+    for setting in setting_fields():
+        variable = setting.metadata["env"]
+        if variable in env and (env[variable] != "" or setting.metadata["parse"] in (_text, _optional_text)):
+            values[setting.name] = setting.metadata["parse"](variable, env[variable])
+    return Settings(**values)

@@ -1,0 +1,204 @@
+"""CarML's tables: the catalog as registered, workers and their hardware, jobs, shards and results.
+
+Everything a job produced is a row here (or an object in the store whose key is a row here), so a
+user can answer any question about past runs in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from carml.db.base import Base, utcnow
+
+
+class JobKind(StrEnum):
+    PREDICT = "predict"
+    EVALUATE = "evaluate"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def final(self) -> bool:
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class RegisteredModel(Base):
+    """A model manifest as it was when a job used it (one row per distinct manifest content)."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("name", "framework", "manifest_sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    framework: Mapped[str] = mapped_column(String(64))
+    task: Mapped[str] = mapped_column(String(64))
+    modality: Mapped[str] = mapped_column(String(32))
+    manifest_path: Mapped[str] = mapped_column(Text)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    claimed_top1: Mapped[float | None] = mapped_column(Float)
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RegisteredDataset(Base):
+    """A dataset: from the catalog, or uploaded by a user (then its files live in the object store)."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("name", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    format: Mapped[str] = mapped_column(String(32))
+    modality: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(128))
+    owner: Mapped[str | None] = mapped_column(String(100))
+    manifest_path: Mapped[str | None] = mapped_column(Text)
+    object_key: Mapped[str | None] = mapped_column(Text)
+    items: Mapped[int | None] = mapped_column(Integer)
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Worker(Base):
+    """A worker process and the hardware it advertises; `last_heartbeat` says whether it is alive."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # the Celery node name
+    hardware_tag: Mapped[str] = mapped_column(String(64), index=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    cpu_model: Mapped[str] = mapped_column(String(255))
+    cpu_cores: Mapped[int] = mapped_column(Integer)
+    gpu_name: Mapped[str | None] = mapped_column(String(255))
+    gpu_memory_mib: Mapped[int | None] = mapped_column(Integer)
+    gpu_driver: Mapped[str | None] = mapped_column(String(64))
+    cuda_version: Mapped[str | None] = mapped_column(String(32))
+    frameworks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_heartbeat: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """A prediction or evaluation request, its routing, progress and outcome."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    framework: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
+    dataset_name: Mapped[str | None] = mapped_column(String(255))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"))
+    hardware_tag: Mapped[str] = mapped_column(String(64), index=True)
+    batch_size: Mapped[int] = mapped_column(Integer)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    shard_count: Mapped[int] = mapped_column(Integer, default=1)
+    shards_finished: Mapped[int] = mapped_column(Integer, default=0)
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    shards: Mapped[list[JobShard]] = relationship(back_populates="job", order_by="JobShard.index")
+    result: Mapped[Result | None] = relationship(back_populates="job")
+
+
+class JobShard(Base):
+    """A slice of a job's items run as one task; its partial result is merged once all shards finish."""
+
+    __tablename__ = "job_shards"
+    __table_args__ = (UniqueConstraint("job_id", "index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    item_start: Mapped[int] = mapped_column(Integer)
+    item_stop: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
+    worker_id: Mapped[str | None] = mapped_column(ForeignKey("workers.id"))
+    items_done: Mapped[int] = mapped_column(Integer, default=0)
+    model_cache_hit: Mapped[bool | None] = mapped_column()
+    model_load_ms: Mapped[float | None] = mapped_column(Float)
+    partial: Mapped[dict[str, Any] | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    job: Mapped[Job] = relationship(back_populates="shards")
+
+
+class Result(Base):
+    """The merged outcome of a finished job: accuracy, latency, throughput, the reproducibility record."""
+
+    __tablename__ = "results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    items: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    top1: Mapped[float | None] = mapped_column(Float)
+    top5: Mapped[float | None] = mapped_column(Float)
+    latency_p50_ms: Mapped[float | None] = mapped_column(Float)
+    latency_p90_ms: Mapped[float | None] = mapped_column(Float)
+    latency_p99_ms: Mapped[float | None] = mapped_column(Float)
+    latency_trimmed_mean_ms: Mapped[float | None] = mapped_column(Float)
+    throughput_items_per_s: Mapped[float | None] = mapped_column(Float)
+    model_load_ms: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per-class, confusion matrix, labels
+    latency: Mapped[dict[str, Any]] = mapped_column(default=dict)  # full summaries per stage
+    reproducibility: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error_items: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="result")
+
+
+class StageTiming(Base):
+    """One stage of one batch: the raw material of latency and stage-breakdown reports."""
+
+    __tablename__ = "stage_timings"
+    __table_args__ = (UniqueConstraint("job_id", "shard_index", "batch_index", "stage"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    shard_index: Mapped[int] = mapped_column(Integer)
+    batch_index: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(32))
+    items: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    warmup: Mapped[bool] = mapped_column(default=False)
+
+
+class OutputObject(Base):
+    """Where a shard's per-item predictions are in the object store (one JSON Lines object per shard)."""
+
+    __tablename__ = "output_objects"
+    __table_args__ = (UniqueConstraint("job_id", "shard_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    shard_index: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(Text)
+    items: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
