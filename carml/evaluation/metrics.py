@@ -16,6 +16,14 @@ class ClassificationMetrics:
         self.top5_hits = 0
         self.count = 0
 
+    @classmethod
+    def from_counts(cls, labels: list[str], confusion: np.ndarray, top5_hits: int, count: int) -> ClassificationMetrics:
+        """Rebuild from merged counts (e.g. the sum of several shards' confusion matrices)."""
+        metrics = cls(labels)
+        metrics.confusion = np.asarray(confusion, dtype=np.int64).reshape(len(labels), len(labels))
+        metrics.top5_hits, metrics.count = top5_hits, count
+        return metrics
+
     def add(self, true_class: int, class_scores: np.ndarray) -> int:
         """Record one prediction; returns the predicted class."""
         ranked = np.argsort(-class_scores, kind="stable")

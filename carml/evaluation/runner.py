@@ -10,16 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from carml.datasets import OpenedDataset
+from carml.datasets import DatasetItem, OpenedDataset
 from carml.errors import CarmlError, DatasetError
 from carml.evaluation.metrics import ClassificationMetrics
+from carml.evaluation.partial import EvaluationPartial, summarize
 from carml.evaluation.pipeline import PreparedBatch, prefetched_batches
 from carml.evaluation.record import reproducibility_record
-from carml.evaluation.timing import latency_summary
 from carml.manifest import LoadedManifest, ModelManifest
 from predictors.base import ItemPrediction, Predictor
-
-STAGES = ("load", "preprocess", "predict", "postprocess")
 
 
 @dataclass(frozen=True)
@@ -124,13 +122,78 @@ class _Recorder:
         if self.on_prediction is not None:
             self.on_prediction(prediction, model_class)
 
-    def timing_summary(self) -> tuple[dict[str, Any], dict[str, Any], bool]:
-        """(latency of predict per batch, per-stage summaries, whether warm-up was excluded)."""
-        measured = [b for b in self.batches if not b["warmup"]]
-        excluded = bool(measured)
-        rows = measured or self.batches  # every batch was warm-up: report them rather than nothing
-        stages = {stage: latency_summary([b[stage] for b in rows]) for stage in STAGES}
-        return stages["predict"], stages, excluded
+
+def _select_items(dataset: OpenedDataset, options: EvaluationOptions) -> list[DatasetItem]:
+    items = list(dataset.items)
+    if options.shuffle:
+        order = np.random.default_rng(options.seed).permutation(len(items))
+        items = [items[i] for i in order]
+    if options.limit is not None:
+        items = items[: options.limit]
+    if not items:
+        why = f"; first refused item: {dataset.rejected[0][0]}: {dataset.rejected[0][1]}" if dataset.rejected else ""
+        raise DatasetError(f"dataset {dataset.name} has no readable items{why}")
+    return items
+
+
+def run_partial(
+    predictor: Predictor,
+    dataset: OpenedDataset,
+    options: EvaluationOptions | None = None,
+    *,
+    item_range: tuple[int, int] | None = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    on_prediction: OnPrediction | None = None,
+) -> EvaluationPartial:
+    """Run `predictor` over the dataset's items (or `item_range` of them, a shard) and return raw counts.
+
+    `should_stop` is polled between batches, so cancelling takes effect within one batch.
+    """
+    options = options or EvaluationOptions()
+    model_labels = _classification_labels(predictor)
+    mapping = class_mapping(dataset.labels, model_labels)
+    items = _select_items(dataset, options)
+    rejected = list(dataset.rejected)
+    if item_range is not None:
+        items = items[item_range[0] : item_range[1]]
+        rejected = rejected if item_range[0] == 0 else []  # listing rejections are reported by the first shard
+    recorder = _Recorder(ClassificationMetrics(model_labels or dataset.labels), mapping, on_prediction)
+    recorder.add_errors(rejected)
+    done, cancelled = 0, False
+    started, started_epoch = time.perf_counter(), time.time()
+    warmup_ended = started_epoch  # timing starts once the warm-up batches are done
+    batches = prefetched_batches(predictor, items, options.batch_size, options.prefetch_workers, options.prefetch_depth)
+    # closing() stops the prefetch threads before the caller closes the predictor, even on errors.
+    with contextlib.closing(batches):
+        for index, batch in enumerate(batches):
+            if should_stop is not None and should_stop():
+                cancelled = True
+                break
+            warmup = index < options.warmup_batches
+            recorder.run_batch(predictor, batch, warmup)
+            if warmup:
+                warmup_ended = time.time()
+            done += len(batch.items) + len(batch.errors)
+            if progress is not None:
+                progress(done, len(items))
+    metrics = recorder.metrics
+    only_warmup = all(b["warmup"] for b in recorder.batches)
+    timed_window = (started_epoch if only_warmup else warmup_ended, time.time()) if recorder.batches else None
+    return EvaluationPartial(
+        labels=list(metrics.labels),
+        confusion=metrics.confusion.tolist(),
+        top5_hits=metrics.top5_hits,
+        classified=metrics.count,
+        scored=recorder.scored,
+        items_total=len(items) + len(rejected),
+        errors=recorder.errors,
+        batches=recorder.batches,
+        failed_batches=recorder.failed_batches,
+        timed_window=timed_window,
+        wall_s=time.perf_counter() - started,
+        cancelled=cancelled,
+    )
 
 
 def evaluate(
@@ -144,80 +207,17 @@ def evaluate(
     should_stop: ShouldStop | None = None,
     on_prediction: OnPrediction | None = None,
 ) -> dict[str, Any]:
-    """Run `predictor` over `dataset` and return the JSON-ready evaluation result.
-
-    `should_stop` is polled between batches, so cancelling takes effect within one batch.
-    """
+    """Run `predictor` over `dataset` in this process and return the JSON-ready evaluation result."""
     options = options or EvaluationOptions()
-    model_labels = _classification_labels(predictor)
-    mapping = class_mapping(dataset.labels, model_labels)
-    items = list(dataset.items)
-    if options.shuffle:
-        order = np.random.default_rng(options.seed).permutation(len(items))
-        items = [items[i] for i in order]
-    if options.limit is not None:
-        items = items[: options.limit]
-    if not items:
-        why = f"; first refused item: {dataset.rejected[0][0]}: {dataset.rejected[0][1]}" if dataset.rejected else ""
-        raise DatasetError(f"dataset {dataset.name} has no readable items{why}")
-    recorder = _Recorder(ClassificationMetrics(model_labels or dataset.labels), mapping, on_prediction)
-    recorder.add_errors(dataset.rejected)
-    total = len(items)
-    done, cancelled = 0, False
-    started = measured_from = time.perf_counter()
-    batches = prefetched_batches(predictor, items, options.batch_size, options.prefetch_workers, options.prefetch_depth)
-    # closing() stops the prefetch threads before the caller closes the predictor, even on errors.
-    with contextlib.closing(batches):
-        for index, batch in enumerate(batches):
-            if should_stop is not None and should_stop():
-                cancelled = True
-                break
-            warmup = index < options.warmup_batches
-            recorder.run_batch(predictor, batch, warmup)
-            if warmup:
-                measured_from = time.perf_counter()
-            done += len(batch.items) + len(batch.errors)
-            if progress is not None:
-                progress(done, total)
-    finished = time.perf_counter()
-    latency, stages, warmup_excluded = recorder.timing_summary()
-    measured_items = sum(b["size"] for b in recorder.batches if not b["warmup"] or not warmup_excluded)
-    measured_s = (finished - measured_from) if warmup_excluded else (finished - started)
-    metrics = recorder.metrics.summary()
-    warmup_rows = [b for b in recorder.batches if b["warmup"]]
-    if recorder.scored == 0 and recorder.errors:
-        raise CarmlError(f"no item of {dataset.name} could be evaluated; first error: {recorder.errors[0]['reason']}")
+    partial = run_partial(
+        predictor, dataset, options, progress=progress, should_stop=should_stop, on_prediction=on_prediction
+    )
+    if partial.scored == 0 and partial.errors:
+        raise CarmlError(f"no item of {dataset.name} could be evaluated; first error: {partial.errors[0]['reason']}")
     return {
-        "model": model.manifest.name,
-        "model_version": model.manifest.version,
-        "framework": predictor.framework,
-        "dataset": dataset.name,
-        "device": predictor.device,
-        "items": recorder.scored,
-        "items_total": total + len(dataset.rejected),
-        "errors": len(recorder.errors),
-        "error_items": recorder.errors,
-        "top1": metrics["top1"],
-        "top5": metrics["top5"],
-        "claimed": {"top1": model.manifest.attributes.top1, "top5": model.manifest.attributes.top5},
-        "labels": model_labels or dataset.labels,
-        "per_class": metrics["per_class"],
-        "confusion_matrix": metrics["confusion_matrix"],
-        "batch_size": options.batch_size,
-        "latency_ms": latency,
-        "stages_ms": stages,
-        "throughput_items_per_s": measured_items / measured_s if measured_s > 0 and measured_items else None,
-        "timed_items": measured_items,
-        "warmup": {
-            "batches": len(warmup_rows),
-            "items": sum(b["size"] for b in warmup_rows),
-            "excluded_from_timing": warmup_excluded,
-            "failed_batches": recorder.failed_batches,
-            "predict_ms": [b["predict"] for b in warmup_rows],
-        },
+        **result_header(model, predictor.framework, dataset.name, predictor.device, options.batch_size),
+        **summarize([partial]),
         "model_load_ms": model_load_ms,
-        "wall_s": finished - started,
-        "cancelled": cancelled,
         "reproducibility": reproducibility_record(
             framework=predictor.framework,
             framework_version=predictor.availability().version,
@@ -228,4 +228,19 @@ def evaluate(
             seed=options.seed,
             extra={"limit": options.limit, "shuffle": options.shuffle, "warmup_batches": options.warmup_batches},
         ),
+    }
+
+
+def result_header(
+    model: LoadedManifest[ModelManifest], framework: str, dataset: str, device: str | None, batch_size: int
+) -> dict[str, Any]:
+    """The identifying fields every evaluation result starts with."""
+    return {
+        "model": model.manifest.name,
+        "model_version": model.manifest.version,
+        "framework": framework,
+        "dataset": dataset,
+        "device": device,
+        "batch_size": batch_size,
+        "claimed": {"top1": model.manifest.attributes.top1, "top5": model.manifest.attributes.top5},
     }

@@ -113,3 +113,22 @@ def test_top5_counts_rank_not_just_argmax() -> None:
     metrics.add(4, scores)
     summary = metrics.summary()
     assert summary["top1"] == 0.0 and summary["top5"] == 0.5
+
+
+def test_shards_merge_into_the_single_run() -> None:
+    import json
+
+    from carml.evaluation.partial import EvaluationPartial, summarize
+    from carml.evaluation.runner import run_partial
+
+    predictor = ArgmaxPredictor(MANIFEST, Path("unused.bin"))
+    predictor.load({"logits": ["a", "b", "c"]})
+    dataset, options = _dataset(40), EvaluationOptions(batch_size=8)
+    shards = [run_partial(predictor, dataset, options, item_range=r) for r in ((0, 16), (16, 40))]
+    # Partials travel through the database as JSON.
+    shards = [EvaluationPartial.from_json(json.loads(json.dumps(p.to_json()))) for p in shards]
+    merged, whole = summarize(shards), _run(40, batch_size=8)
+    for key in ("items", "errors", "top1", "top5", "confusion_matrix", "per_class"):
+        assert merged[key] == whole[key], key
+    assert merged["warmup"]["batches"] == 2  # one per shard, each excluded from timing
+    assert merged["timed_items"] == 40 - 16

@@ -1,0 +1,89 @@
+"""What one run over some items produced, in a form that merges: shards report these, summaries add them up.
+
+A single in-process evaluation is summarised through the same `summarize`, so a sharded job and a
+local run report numbers computed the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from carml.evaluation.metrics import ClassificationMetrics
+from carml.evaluation.timing import latency_summary
+
+STAGES = ("load", "preprocess", "predict", "postprocess")
+
+
+@dataclass
+class EvaluationPartial:
+    """Raw counts and per-batch timings of one run (JSON-serialisable with `to_json`)."""
+
+    labels: list[str]
+    confusion: list[list[int]]
+    top5_hits: int
+    classified: int  # items with a true class and class scores: the denominator of accuracy
+    scored: int  # items the model answered
+    items_total: int
+    errors: list[dict[str, str]] = field(default_factory=list)
+    batches: list[dict[str, Any]] = field(default_factory=list)  # batches the model ran on
+    failed_batches: int = 0
+    timed_window: tuple[float, float] | None = None  # epoch seconds bounding the timed batches
+    wall_s: float = 0.0
+    cancelled: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EvaluationPartial:
+        window = data.get("timed_window")
+        return cls(**{**data, "timed_window": tuple(window) if window else None})
+
+    def timed_batches(self) -> list[dict[str, Any]]:
+        """Batches that count for timing: all but warm-up, or every batch if all were warm-up."""
+        measured = [b for b in self.batches if not b["warmup"]]
+        return measured or list(self.batches)
+
+
+def summarize(partials: Sequence[EvaluationPartial]) -> dict[str, Any]:
+    """Accuracy, latency and throughput of one or more partials as if they were a single run."""
+    first = partials[0]
+    confusion = np.sum([np.asarray(p.confusion, dtype=np.int64) for p in partials], axis=0)
+    metrics = ClassificationMetrics.from_counts(
+        first.labels, confusion, sum(p.top5_hits for p in partials), sum(p.classified for p in partials)
+    ).summary()
+    timed = [row for p in partials for row in p.timed_batches()]
+    stages = {stage: latency_summary([row[stage] for row in timed]) for stage in STAGES}
+    windows = [p.timed_window for p in partials if p.timed_window is not None]
+    timed_items = sum(row["size"] for row in timed)
+    span = (max(w[1] for w in windows) - min(w[0] for w in windows)) if windows else 0.0
+    warmup_rows = [row for p in partials for row in p.batches if row["warmup"]]
+    errors = [e for p in partials for e in p.errors]
+    return {
+        "items": sum(p.scored for p in partials),
+        "items_total": sum(p.items_total for p in partials),
+        "errors": len(errors),
+        "error_items": errors,
+        "top1": metrics["top1"],
+        "top5": metrics["top5"],
+        "labels": first.labels,
+        "per_class": metrics["per_class"],
+        "confusion_matrix": metrics["confusion_matrix"],
+        "latency_ms": stages["predict"],
+        "stages_ms": stages,
+        "throughput_items_per_s": timed_items / span if span > 0 and timed_items else None,
+        "timed_items": timed_items,
+        "warmup": {
+            "batches": len(warmup_rows),
+            "items": sum(row["size"] for row in warmup_rows),
+            "excluded_from_timing": all(any(not b["warmup"] for b in p.batches) for p in partials),
+            "failed_batches": sum(p.failed_batches for p in partials),
+            "predict_ms": [row["predict"] for row in warmup_rows],
+        },
+        "wall_s": max(p.wall_s for p in partials),
+        "cancelled": any(p.cancelled for p in partials),
+    }
