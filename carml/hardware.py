@@ -63,3 +63,30 @@ def gpus() -> list[dict[str, Any]]:
     finally:
         pynvml.nvmlShutdown()
     return found
+
+
+_TAG_NOISE = {"nvidia", "geforce", "tesla", "quadro", "pcie", "hbm", "hbm2", "hbm2e", "hbm3", "hbm3e", "nvl"}
+
+
+def tag_for_gpu(name: str) -> str:
+    """A hardware tag from an NVIDIA device name: 'NVIDIA H100 80GB HBM3' -> 'nvidia-h100'."""
+    tokens = [t for t in name.lower().replace("-", " ").replace("_", " ").split() if t]
+    kept = [
+        t
+        for t in tokens
+        if t not in _TAG_NOISE and not t.startswith("sxm") and not (t.endswith("gb") and t[:-2].isdigit())
+    ]
+    return "nvidia-" + "-".join(kept) if kept else "nvidia-gpu"
+
+
+def detect_hardware_tag() -> str:
+    """The tag this machine's work should be routed by: its first NVIDIA GPU's model, else `cpu`."""
+    found = gpus()
+    return tag_for_gpu(found[0]["name"]) if found else "cpu"
+
+
+def framework_versions() -> dict[str, str | None]:
+    """Installed version of every known predictor's framework (None where it is not installed)."""
+    from predictors.registry import predictor_classes
+
+    return {name: cls.availability().version for name, cls in predictor_classes().items()}

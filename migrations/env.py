@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
+from sqlalchemy.types import TypeDecorator
 
 import carml.db.models  # noqa: F401  (registers every table on Base.metadata)
 from carml.db.base import Base
@@ -14,7 +15,14 @@ target_metadata = Base.metadata
 
 def _configure(**options: object) -> None:
     # compare_type: a changed column type must show up in autogenerate, not be silently kept.
-    context.configure(target_metadata=target_metadata, compare_type=True, **options)
+    context.configure(target_metadata=target_metadata, compare_type=True, render_item=_render_item, **options)
+
+
+def _render_item(kind: str, obj: object, autogen_context: object) -> str | bool:
+    """Write our TypeDecorators (UTCDateTime) as the SQL type they store, so revisions never import carml."""
+    if kind == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False  # alembic's default rendering
 
 
 def run_migrations_offline() -> None:

@@ -70,3 +70,80 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
         return code, captured.out, captured.err
 
     return run
+
+
+# --- database ----------------------------------------------------------------------------------------------
+
+POSTGRES_HOST = "127.0.0.1"
+POSTGRES_PORT = 5432
+POSTGRES_ROLES = ("postgres", "root")  # the first that may connect is used; it must be allowed to CREATE DATABASE
+
+
+def _postgres_admin(role: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(
+        host=POSTGRES_HOST, port=POSTGRES_PORT, user=role, dbname="postgres", autocommit=True, connect_timeout=5
+    )
+
+
+def _create_postgres_database(role: str) -> str:
+    """Create an empty database with a random name; returns its SQLAlchemy URL."""
+    import secrets
+
+    from psycopg import sql
+
+    name = f"carml_test_{secrets.token_hex(6)}"
+    with _postgres_admin(role) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"postgresql+psycopg://{role}@{POSTGRES_HOST}:{POSTGRES_PORT}/{name}"
+
+
+def _drop_postgres_database(role: str, url: str) -> None:
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[-1]
+    # FORCE: pooled connections left by the code under test must not keep the database alive.
+    with _postgres_admin(role) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def postgres_role() -> str:
+    """The role that reaches PostgreSQL on loopback; skips when none does (fails instead when CI=true)."""
+    import os
+
+    import psycopg
+
+    failures = []
+    for role in POSTGRES_ROLES:
+        try:
+            with _postgres_admin(role):
+                return role
+        except psycopg.OperationalError as exc:
+            failures.append(f"{role}: {str(exc).strip().splitlines()[0]}")
+    reason = f"PostgreSQL unreachable at {POSTGRES_HOST}:{POSTGRES_PORT} ({'; '.join(failures)})"
+    # CI provides PostgreSQL: there a missing server is a broken setup, and a skip would hide every database test.
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_role: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database shared by the session (tests create what they need, e.g. `upgrade(url)`)."""
+    url = _create_postgres_database(postgres_role)
+    try:
+        yield url
+    finally:
+        _drop_postgres_database(postgres_role, url)
+
+
+@pytest.fixture()
+def fresh_postgres_url(postgres_role: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test only: for tests that migrate or drop the schema."""
+    url = _create_postgres_database(postgres_role)
+    try:
+        yield url
+    finally:
+        _drop_postgres_database(postgres_role, url)

@@ -24,3 +24,10 @@ def run_carml_process(
         env={**os.environ, **(env or {})},
         cwd=PROJECT_ROOT,
     )
+
+
+def unique_tag(name: str) -> str:
+    """A hardware tag unique to one test, so queues left on a shared broker never reach another test."""
+    import secrets
+
+    return f"{name}-{secrets.token_hex(3)}"

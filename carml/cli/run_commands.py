@@ -13,7 +13,9 @@ from typing import Any
 import click
 
 from carml.cli.output import percent, print_json, print_table
+from carml.db.models import JobStatus
 from carml.evaluation.runner import EvaluationOptions, OnPrediction
+from carml.jobs.service import EvaluationRequest, submit_evaluation
 from carml.runs import evaluate_model, predict_files
 from carml.settings import load_settings
 from predictors.base import ItemPrediction
@@ -174,6 +176,16 @@ def _print_evaluation(result: dict[str, Any]) -> None:
     help="Write every item's prediction to this JSON Lines file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@click.option("--local", is_flag=True, help="Run in this process instead of submitting a job to a worker.")
+@click.option("--hardware", "hardware_tag", default="cpu", show_default=True, help="Hardware tag whose queue runs it.")
+@click.option(
+    "--shards",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Split the items into this many tasks, run in parallel by the tag's workers.",
+)
+@click.option("--no-wait", is_flag=True, help="Print the job id and return instead of following the job.")
 def evaluate_command(
     model: str,
     dataset: str,
@@ -186,8 +198,27 @@ def evaluate_command(
     device: str | None,
     predictions: Path | None,
     as_json: bool,
+    local: bool,
+    hardware_tag: str,
+    shards: int,
+    no_wait: bool,
 ) -> None:
-    """Measure MODEL's accuracy, latency and throughput on a dataset."""
+    """Measure MODEL's accuracy, latency and throughput on a dataset (as a job, or --local)."""
+    if not local:
+        if predictions or shuffle or device:
+            raise click.UsageError("--predictions, --shuffle and --device apply to --local runs")
+        request = EvaluationRequest(
+            model=model,
+            dataset=dataset,
+            framework=framework,
+            hardware_tag=hardware_tag,
+            batch_size=batch_size,
+            limit=limit,
+            shards=shards,
+            warmup_batches=warmup,
+        )
+        _submit_and_follow(request, no_wait, as_json)
+        return
     options = EvaluationOptions(batch_size=batch_size, limit=limit, warmup_batches=warmup, seed=seed, shuffle=shuffle)
     bar = _ProgressBar(f"{model} on {dataset}")
     with _atomic_lines(predictions) as write_line:
@@ -208,6 +239,26 @@ def evaluate_command(
         print_json(result)
     else:
         _print_evaluation(result)
+
+
+def _submit_and_follow(request: EvaluationRequest, no_wait: bool, as_json: bool) -> None:
+    from carml.cli.service_commands import follow_job, print_job
+    from carml.db.migrate import require_current
+    from worker.celery_app import celery_enqueuer, create_celery_app
+
+    settings = load_settings()
+    require_current(settings.database)
+    job_id = submit_evaluation(settings, request, celery_enqueuer(create_celery_app(settings)))
+    if no_wait:
+        print_json({"id": job_id}) if as_json else click.echo(job_id)
+        return
+    summary = follow_job(settings, job_id, show_progress=not as_json)
+    if as_json:
+        print_json({**summary.get("result", {}), **{k: v for k, v in summary.items() if k != "result"}})
+    else:
+        print_job(summary)
+    if summary["status"] != JobStatus.SUCCEEDED:
+        raise click.exceptions.Exit(1)
 
 
 COMMANDS = [predict_command, evaluate_command]

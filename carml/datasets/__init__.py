@@ -65,7 +65,9 @@ def open_dataset(loaded: LoadedManifest[DatasetManifest], resolve: Callable[...,
             raise DatasetError(f"dataset {manifest.name}: {exc}") from None
         manifest = manifest.model_copy(update={"labels": Labels(names=names)})
     root = resolve(manifest.location, loaded.folder) if manifest.location is not None else None
-    return reader(manifest, root)
+    opened = reader(manifest, root)
+    opened.format, opened.modality = manifest.format, str(manifest.modality)
+    return opened
 
 
 LABEL_COLUMNS = ("label", "class", "target", "y")

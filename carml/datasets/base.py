@@ -29,6 +29,9 @@ class OpenedDataset:
     digest: str
     # Items refused while listing (e.g. a label outside the declared classes): (item id, reason).
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    # How the dataset was declared (set by `open_dataset`), for the registry of datasets used.
+    format: str = ""
+    modality: str = ""
 
 
 def file_reader(path: Path) -> Callable[[], bytes]:

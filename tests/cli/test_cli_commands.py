@@ -60,6 +60,7 @@ def test_evaluate_json_has_the_promised_fields(run_cli, tmp_path: Path) -> None:
     predictions = tmp_path / "predictions.jsonl"
     code, out, err = run_cli(
         "evaluate",
+        "--local",
         "digits-cnn",
         "-f",
         "onnxruntime",
@@ -89,22 +90,27 @@ def test_evaluate_json_has_the_promised_fields(run_cli, tmp_path: Path) -> None:
 
 
 def test_evaluate_table_output(run_cli) -> None:
-    code, out, err = run_cli("evaluate", "digits-cnn", "-f", "onnxruntime", "--dataset", "digits", "-n", "64")
+    code, out, err = run_cli(
+        "evaluate", "--local", "digits-cnn", "-f", "onnxruntime", "--dataset", "digits", "-n", "64"
+    )
     assert code == 0, err
     assert "top-1" in out and "p99" in out and "throughput" in out
 
 
 def test_user_errors_are_one_line_and_non_zero(run_cli, tmp_path: Path) -> None:
     cases = [
-        (("evaluate", "no-such-model", "--dataset", "digits"), "unknown model 'no-such-model'"),
-        (("evaluate", "digits-cnn", "--dataset", "digits"), "pick one with --framework"),
-        (("evaluate", "digits-cnn", "-f", "caffe", "--dataset", "digits"), "has no caffe manifest"),
-        (("evaluate", "digits-cnn", "-f", "onnxruntime", "--dataset", "nope"), "unknown dataset 'nope'"),
+        (("evaluate", "--local", "no-such-model", "--dataset", "digits"), "unknown model 'no-such-model'"),
+        (("evaluate", "--local", "digits-cnn", "--dataset", "digits"), "pick one with --framework"),
+        (("evaluate", "--local", "digits-cnn", "-f", "caffe", "--dataset", "digits"), "has no caffe manifest"),
+        (("evaluate", "--local", "digits-cnn", "-f", "onnxruntime", "--dataset", "nope"), "unknown dataset 'nope'"),
         (
-            ("evaluate", "digits-cnn", "-f", "onnxruntime", "--dataset", "digits", "--device", "tpu"),
+            ("evaluate", "--local", "digits-cnn", "-f", "onnxruntime", "--dataset", "digits", "--device", "tpu"),
             "unknown device 'tpu'",
         ),
-        (("evaluate", "digits-cnn", "-f", "onnxruntime", "--dataset", str(tmp_path / "x.txt")), "does not exist"),
+        (
+            ("evaluate", "--local", "digits-cnn", "-f", "onnxruntime", "--dataset", str(tmp_path / "x.txt")),
+            "does not exist",
+        ),
     ]
     for args, message in cases:
         code, _, err = run_cli(*args)
@@ -112,12 +118,20 @@ def test_user_errors_are_one_line_and_non_zero(run_cli, tmp_path: Path) -> None:
         assert message in err and "Traceback" not in err, (args, err)
     predictions = tmp_path / "out.jsonl"
     code, _, _ = run_cli(
-        "evaluate", "digits-cnn", "-f", "onnxruntime", "--dataset", "nope", "--predictions", str(predictions)
+        "evaluate", "--local", "digits-cnn", "-f", "onnxruntime", "--dataset", "nope", "--predictions", str(predictions)
     )
     assert code == 1 and not predictions.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
     code, _, err = run_cli(
-        "evaluate", "digits-cnn", "-f", "onnxruntime", "-d", "digits", "--predictions", "/no/such/dir/p.jsonl"
+        "evaluate",
+        "--local",
+        "digits-cnn",
+        "-f",
+        "onnxruntime",
+        "-d",
+        "digits",
+        "--predictions",
+        "/no/such/dir/p.jsonl",
     )
     assert code == 2 and "--predictions" in err and "/no/such/dir" in err
 
@@ -133,7 +147,9 @@ def test_errors_in_a_fresh_process_print_no_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "cannot decode image" in result.stderr and "Traceback" not in result.stderr
-    result = run_carml_process("evaluate", "digits-cnn", "-d", "digits", env={"CARML_CACHE_DIR": str(tmp_path / "c")})
+    result = run_carml_process(
+        "evaluate", "--local", "digits-cnn", "-d", "digits", env={"CARML_CACHE_DIR": str(tmp_path / "c")}
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: model 'digits-cnn' is published for onnxruntime, pytorch, tensorflow; pick one with --framework"
@@ -142,10 +158,10 @@ def test_errors_in_a_fresh_process_print_no_traceback(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(_onnxruntime_has_cuda(), reason="this machine has CUDA: the request would succeed")
 def test_asking_for_cuda_without_it_is_refused(run_cli) -> None:
-    code, _, err = run_cli("evaluate", "digits-cnn", "-f", "onnxruntime", "-d", "digits", "--device", "cuda")
+    code, _, err = run_cli("evaluate", "--local", "digits-cnn", "-f", "onnxruntime", "-d", "digits", "--device", "cuda")
     assert code == 1 and "CUDA was requested but this onnxruntime has no CUDA provider" in err
 
 
 def test_usage_errors_exit_2(run_cli) -> None:
-    code, _, err = run_cli("evaluate", "digits-cnn", "--dataset", "digits", "--batch-size", "0")
+    code, _, err = run_cli("evaluate", "--local", "digits-cnn", "--dataset", "digits", "--batch-size", "0")
     assert code == 2 and "batch-size" in err

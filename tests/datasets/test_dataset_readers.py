@@ -162,7 +162,7 @@ def test_csv_with_a_byte_order_mark_and_spaced_header(tmp_path: Path, settings: 
 def test_bad_csv_through_the_cli_is_one_line_error(tmp_path: Path, run_cli) -> None:
     path = tmp_path / "ragged.csv"
     path.write_bytes(b"x,label\n\x00\xff,1\n")
-    code, _, err = run_cli("evaluate", "digits-cnn", "--framework", "onnxruntime", "--dataset", str(path))
+    code, _, err = run_cli("evaluate", "--local", "digits-cnn", "--framework", "onnxruntime", "--dataset", str(path))
     assert code == 1
     assert err.startswith("error: ") and "ragged.csv is not UTF-8 text" in err
     assert "Traceback" not in err
@@ -202,7 +202,7 @@ def test_a_file_that_is_not_a_zip_is_not_an_npz(tmp_path: Path, run_cli) -> None
     path.with_suffix(".npy").rename(path)
     with pytest.raises(DatasetError, match=r"plain\.npz is not an NPZ \(zip\) file"):
         read_npz(_manifest("npz"), path)
-    code, _, err = run_cli("evaluate", "digits-cnn", "-f", "onnxruntime", "-d", str(path))
+    code, _, err = run_cli("evaluate", "--local", "digits-cnn", "-f", "onnxruntime", "-d", str(path))
     assert code == 1 and "is not an NPZ (zip) file" in err and len(err.strip().splitlines()) == 1
 
 

@@ -111,7 +111,7 @@ def test_third_party_predictor_is_discovered_and_runs(plugin_site: Path, tmp_pat
     assert by_name["numpy-linear"]["available"] is True
     assert by_name["numpy-linear"]["plugin"] == "carml_linear_predictor:LinearPredictor"
 
-    result = run_carml_process("evaluate", "linear-digits", "--dataset", "digits", "--json", env=env)
+    result = run_carml_process("evaluate", "--local", "linear-digits", "--dataset", "digits", "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["top1"] > 0.9
 
@@ -137,12 +137,22 @@ def test_missing_tensorflow_leaves_the_other_frameworks_working(tmp_path: Path) 
 
     for framework in ("onnxruntime", "pytorch"):
         ok = run_carml_process(
-            "evaluate", "digits-cnn", "-f", framework, "--dataset", "digits", "--limit", "64", "--json", env=env
+            "evaluate",
+            "--local",
+            "digits-cnn",
+            "-f",
+            framework,
+            "--dataset",
+            "digits",
+            "--limit",
+            "64",
+            "--json",
+            env=env,
         )
         assert ok.returncode == 0, ok.stderr
         assert json.loads(ok.stdout)["top1"] > 0.9
 
-    refused = run_carml_process("evaluate", "digits-cnn", "-f", "tensorflow", "--dataset", "digits", env=env)
+    refused = run_carml_process("evaluate", "--local", "digits-cnn", "-f", "tensorflow", "--dataset", "digits", env=env)
     assert refused.returncode == 1
     assert "tensorflow is not installed" in refused.stderr and "Traceback" not in refused.stderr
 

@@ -1,0 +1,142 @@
+"""Commands that talk to the service: run a worker, list, inspect and cancel jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from carml.cli.output import percent, print_json, print_table
+from carml.db.models import JobStatus
+from carml.jobs.service import cancel_job, get_job, job_summary, list_jobs
+from carml.settings import Settings, load_settings
+
+
+@click.command("worker")
+@click.option(
+    "--hardware",
+    default="auto",
+    show_default=True,
+    help="Hardware tag to serve; auto = the NVIDIA GPU model, or cpu without one.",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (each loads its own models).",
+)
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker_command(hardware: str, concurrency: int, loglevel: str) -> None:
+    """Run a worker that executes jobs queued for one hardware tag."""
+    from worker.main import resolve_hardware_tag, run_worker
+
+    settings = load_settings()
+    tag = resolve_hardware_tag(hardware)
+    click.echo(f"worker for hardware tag {tag!r} on {settings.broker}", err=True)
+    run_worker(settings, tag, concurrency, loglevel)
+
+
+@click.command("jobs")
+@click.option("--status", type=click.Choice([s.value for s in JobStatus]))
+@click.option("--model")
+@click.option("--hardware", "hardware_tag")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def jobs_command(status: str | None, model: str | None, hardware_tag: str | None, limit: int, as_json: bool) -> None:
+    """List jobs, newest first."""
+    jobs = [
+        job_summary(j)
+        for j in list_jobs(load_settings(), status=status, model=model, hardware_tag=hardware_tag, limit=limit)
+    ]
+    if as_json:
+        print_json(jobs)
+        return
+    print_table(
+        ["id", "kind", "status", "model", "framework", "dataset", "hardware", "progress", "created"],
+        [
+            [
+                j["id"][:8],
+                j["kind"],
+                j["status"],
+                j["model"],
+                j["framework"],
+                j["dataset"],
+                j["hardware_tag"],
+                f"{j['progress']['done']}/{j['progress']['total']}",
+                j["created_at"][:19],
+            ]
+            for j in jobs
+        ],
+    )
+
+
+@click.command("job")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True)
+def job_command(job_id: str, as_json: bool) -> None:
+    """Show one job and its result."""
+    summary = job_summary(get_job(load_settings(), job_id))
+    if as_json:
+        print_json(summary)
+    else:
+        print_job(summary)
+
+
+@click.command("cancel")
+@click.argument("job_id")
+def cancel_command(job_id: str) -> None:
+    """Cancel a job: queued work is dropped, running shards stop after their current batch."""
+    job = cancel_job(load_settings(), job_id)
+    click.echo(f"job {job.id}: {'cancelled' if job.status == JobStatus.CANCELLED else 'cancelling'}")
+
+
+def print_job(summary: dict[str, Any]) -> None:
+    click.echo(
+        f"job {summary['id']} ({summary['kind']}) {summary['status']}: {summary['model']} "
+        f"({summary['framework']}) on {summary['dataset']}, hardware {summary['hardware_tag']}, "
+        f"{summary['progress']['done']}/{summary['progress']['total']} items"
+    )
+    if summary["error"]:
+        click.echo(f"  error: {summary['error']}")
+    result = summary.get("result")
+    if result:
+        latency = result["latency_ms"]
+        click.echo(
+            f"  top-1 {percent(result['top1'])}  top-5 {percent(result['top5'])}  "
+            f"{result['items']} items, {result['errors']} errors"
+        )
+        if latency.get("count"):
+            click.echo(
+                f"  latency p50 {latency['p50']:.2f} ms  p90 {latency['p90']:.2f} ms  p99 {latency['p99']:.2f} ms"
+                f"  throughput {result['throughput_items_per_s'] or 0:.1f} items/s"
+            )
+
+
+def follow_job(settings: Settings, job_id: str, show_progress: bool, poll_s: float = 0.2) -> dict[str, Any]:
+    """Wait for a job to finish, drawing a progress bar on a terminal; returns its summary."""
+    import sys
+
+    bar = None
+    shown = 0
+    try:
+        while True:
+            summary = job_summary(get_job(settings, job_id))
+            done, total = summary["progress"]["done"], summary["progress"]["total"]
+            if show_progress and sys.stderr.isatty() and total:
+                if bar is None:
+                    bar = click.progressbar(length=total, label=f"job {job_id[:8]}", file=sys.stderr, show_pos=True)
+                    bar.__enter__()
+                bar.update(done - shown)
+                shown = done
+            if JobStatus(summary["status"]).final:
+                return summary
+            time.sleep(poll_s)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+COMMANDS = [worker_command, jobs_command, job_command, cancel_command]

@@ -1,0 +1,267 @@
+"""Running one shard of a job inside a worker, and merging the shards' results exactly once.
+
+Every write is idempotent: a shard redelivered after a worker died rewrites the same object and rows,
+and a shard that already succeeded is not run again. The last shard to finish merges, inside the
+same transaction that marks it finished, so the merge happens once even when shards race.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from carml.artifacts import ArtifactCache
+from carml.catalog import Catalog
+from carml.db.base import utcnow
+from carml.db.models import Job, JobShard, JobStatus, OutputObject, RegisteredModel, Result, StageTiming
+from carml.db.session import session_scope
+from carml.errors import CarmlError
+from carml.evaluation.partial import STAGES, EvaluationPartial, summarize
+from carml.evaluation.record import reproducibility_record
+from carml.evaluation.runner import run_partial
+from carml.jobs.model_cache import ModelCache
+from carml.jobs.service import evaluation_options
+from carml.manifest.loader import load_model_manifest
+from carml.runs import open_dataset_by_name
+from carml.settings import Settings
+from carml.storage import open_object_store
+from predictors.base import ItemPrediction
+
+# Progress and cancellation reach the database at most this often per shard.
+POLL_INTERVAL_S = 0.25
+
+
+class _ShardSkipped(Exception):
+    """The shard has nothing to do (already finished, or its job is cancelled)."""
+
+
+def _start(settings: Settings, job_id: str, shard_index: int, worker_id: str) -> tuple[Job, JobShard, str]:
+    with session_scope(settings.database) as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None:
+            raise CarmlError(f"job {job_id} does not exist")
+        shard = next(s for s in job.shards if s.index == shard_index)
+        if JobStatus(shard.status).final or JobStatus(job.status).final:
+            raise _ShardSkipped
+        if job.cancel_requested:
+            shard.status = JobStatus.CANCELLED
+            raise _ShardSkipped
+        model = session.get(RegisteredModel, job.model_id)
+        shard.status, shard.worker_id, shard.started_at = JobStatus.RUNNING, worker_id, utcnow()
+        if job.status == JobStatus.QUEUED:
+            job.status, job.started_at = JobStatus.RUNNING, utcnow()
+        expected_digest = model.manifest_sha256 if model else ""
+        return job, shard, expected_digest
+
+
+class _ShardProgress:
+    """Throttled progress writes and cancellation checks for one running shard."""
+
+    def __init__(self, settings: Settings, job_id: str, shard_index: int):
+        self.settings, self.job_id, self.shard_index = settings, job_id, shard_index
+        self.reported = 0
+        self.last_write = self.last_check = 0.0
+        self.cancelled = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if done == total or time.monotonic() - self.last_write >= POLL_INTERVAL_S:
+            self.flush(done)
+
+    def flush(self, done: int) -> None:
+        delta, self.reported = done - self.reported, done
+        self.last_write = time.monotonic()
+        with session_scope(self.settings.database) as session:
+            session.execute(update(Job).where(Job.id == self.job_id).values(progress_done=Job.progress_done + delta))
+            session.execute(
+                update(JobShard)
+                .where(JobShard.job_id == self.job_id, JobShard.index == self.shard_index)
+                .values(items_done=done)
+            )
+
+    def should_stop(self) -> bool:
+        if not self.cancelled and time.monotonic() - self.last_check >= POLL_INTERVAL_S:
+            self.last_check = time.monotonic()
+            with session_scope(self.settings.database) as session:
+                self.cancelled = bool(session.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)))
+        return self.cancelled
+
+
+def run_shard(settings: Settings, job_id: str, shard_index: int, worker_id: str, models: ModelCache) -> str:
+    """Run one shard and record everything it produced. Returns the shard's final status."""
+    try:
+        job, shard, expected_digest = _start(settings, job_id, shard_index, worker_id)
+    except _ShardSkipped:
+        return "skipped"
+    try:
+        return _run(settings, job, shard, expected_digest, worker_id, models)
+    except CarmlError as exc:
+        fail_shard(settings, job_id, shard_index, JobStatus.FAILED, str(exc))
+        return JobStatus.FAILED
+
+
+def _run(
+    settings: Settings, job: Job, shard: JobShard, expected_digest: str, worker_id: str, models: ModelCache
+) -> str:
+    loaded = load_model_manifest(Path(job.parameters["manifest"]))
+    if expected_digest and loaded.digest != expected_digest:
+        raise CarmlError(f"the manifest {loaded.source} changed after the job was submitted; submit it again")
+    cache = ArtifactCache(settings)
+    dataset = open_dataset_by_name(job.dataset_name or "", Catalog.load(settings.manifest_dirs), cache)
+    cached = models.get(loaded, cache, settings.device)
+    progress = _ShardProgress(settings, job.id, shard.index)
+    with tempfile.TemporaryDirectory(prefix="carml-shard-") as folder:
+        outputs = Path(folder) / "predictions.jsonl"
+        with outputs.open("w", encoding="utf-8") as stream:
+            partial = run_partial(
+                cached.predictor,
+                dataset,
+                evaluation_options(job),
+                item_range=(shard.item_start, shard.item_stop),
+                progress=progress,
+                should_stop=progress.should_stop,
+                on_prediction=_jsonl_writer(stream),
+            )
+        progress.flush(partial.scored + len(partial.errors))
+        if partial.cancelled:
+            fail_shard(settings, job.id, shard.index, JobStatus.CANCELLED, None)
+            return JobStatus.CANCELLED
+        key = f"jobs/{job.id}/outputs/shard-{shard.index:04d}.jsonl"
+        info = open_object_store(settings).put_file(key, outputs, content_type="application/x-ndjson")
+    record = reproducibility_record(
+        framework=cached.predictor.framework,
+        framework_version=cached.predictor.availability().version,
+        device=cached.predictor.device,
+        manifest_digest=loaded.digest,
+        dataset_digest=dataset.digest,
+        batch_size=job.batch_size,
+        seed=0,
+        extra={"worker": worker_id, "model_cache_hit": cached.hit},
+    )
+    finish_shard(
+        settings,
+        job.id,
+        shard.index,
+        partial,
+        record,
+        cached.load_ms,
+        cached.hit,
+        OutputObject(
+            job_id=job.id,
+            shard_index=shard.index,
+            key=info.key,
+            items=partial.scored,
+            size_bytes=info.size,
+            sha256=info.sha256,
+        ),
+    )
+    return JobStatus.SUCCEEDED
+
+
+def _jsonl_writer(stream: Any) -> Callable[[ItemPrediction, int | None], None]:
+    def write(prediction: ItemPrediction, true_class: int | None) -> None:
+        stream.write(json.dumps({**prediction.to_json(), "true_class": true_class}) + "\n")
+
+    return write
+
+
+def _timing_rows(job_id: str, shard_index: int, partial: EvaluationPartial) -> list[StageTiming]:
+    return [
+        StageTiming(
+            job_id=job_id,
+            shard_index=shard_index,
+            batch_index=i,
+            stage=stage,
+            items=batch["size"],
+            duration_ms=batch[stage],
+            warmup=batch["warmup"],
+        )
+        for i, batch in enumerate(partial.batches)
+        for stage in STAGES
+    ]
+
+
+def finish_shard(
+    settings: Settings,
+    job_id: str,
+    shard_index: int,
+    partial: EvaluationPartial,
+    record: dict[str, Any],
+    load_ms: float,
+    cache_hit: bool,
+    output: OutputObject,
+) -> None:
+    """Record a shard's outcome; the shard that completes the job merges all of them, once."""
+    with session_scope(settings.database) as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        shard = next(s for s in job.shards if s.index == shard_index)
+        if JobStatus(shard.status).final:
+            return  # a redelivered copy already finished this shard
+        # Rewrites, not appends: a shard that ran before (and died before this point) leaves no duplicates.
+        session.execute(delete(StageTiming).where(StageTiming.job_id == job_id, StageTiming.shard_index == shard_index))
+        session.execute(
+            delete(OutputObject).where(OutputObject.job_id == job_id, OutputObject.shard_index == shard_index)
+        )
+        session.add_all(_timing_rows(job_id, shard_index, partial))
+        session.add(output)
+        shard.partial = {"partial": partial.to_json(), "record": record}
+        shard.status, shard.finished_at = JobStatus.SUCCEEDED, utcnow()
+        shard.model_cache_hit, shard.model_load_ms = cache_hit, load_ms
+        job.shards_finished += 1
+        if job.shards_finished == job.shard_count and not job.cancel_requested:
+            _merge(session, job)
+
+
+def _merge(session: Any, job: Job) -> None:
+    shards = sorted(job.shards, key=lambda s: s.index)
+    summary = summarize([EvaluationPartial.from_json(s.partial["partial"]) for s in shards])
+    record = dict(shards[0].partial["record"])
+    record["shards"] = [
+        {
+            "index": s.index,
+            "worker": s.worker_id,
+            "items": s.item_stop - s.item_start,
+            "model_cache_hit": s.model_cache_hit,
+        }
+        for s in shards
+    ]
+    loads = [s.model_load_ms for s in shards if s.model_cache_hit is False and s.model_load_ms is not None]
+    latency = summary["latency_ms"]
+    session.add(
+        Result(
+            job_id=job.id,
+            items=summary["items"],
+            errors=summary["errors"],
+            top1=summary["top1"],
+            top5=summary["top5"],
+            latency_p50_ms=latency["p50"],
+            latency_p90_ms=latency["p90"],
+            latency_p99_ms=latency["p99"],
+            latency_trimmed_mean_ms=latency["trimmed_mean"],
+            throughput_items_per_s=summary["throughput_items_per_s"],
+            model_load_ms=max(loads) if loads else None,
+            metrics={k: summary[k] for k in ("labels", "per_class", "confusion_matrix", "warmup", "timed_items")},
+            latency=summary["stages_ms"],
+            reproducibility=record,
+            error_items=summary["error_items"],
+        )
+    )
+    job.status, job.finished_at = JobStatus.SUCCEEDED, utcnow()
+
+
+def fail_shard(settings: Settings, job_id: str, shard_index: int, status: JobStatus, error: str | None) -> None:
+    """End a shard (and its job) as failed, cancelled or timed out; the job keeps no partial result."""
+    with session_scope(settings.database) as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None:
+            return
+        shard = next(s for s in job.shards if s.index == shard_index)
+        if not JobStatus(shard.status).final:
+            shard.status, shard.error, shard.finished_at = status, error, utcnow()
+        if not JobStatus(job.status).final:
+            job.status, job.error, job.finished_at = status, error, utcnow()

@@ -1,0 +1,258 @@
+"""Submitting, reading and cancelling jobs. Front ends (REST API, CLI, web) all come through here."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from carml.artifacts import ArtifactCache
+from carml.catalog import Catalog
+from carml.db.base import utcnow
+from carml.db.models import Job, JobKind, JobShard, JobStatus, RegisteredDataset, RegisteredModel
+from carml.db.session import session_scope
+from carml.errors import CarmlError
+from carml.evaluation.runner import EvaluationOptions
+from carml.jobs.workers import live_workers
+from carml.manifest import LoadedManifest, ModelManifest
+from carml.runs import open_dataset_by_name
+from carml.settings import Settings
+
+#: Sends shard `index` of job `job_id` to the queue of `hardware_tag` (implemented by the worker package).
+Enqueue = Callable[[str, int, str], None]
+
+MAX_SHARDS = 64
+
+
+class JobRequestError(CarmlError):
+    """A job request that cannot be accepted; `field` names the request field at fault."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.field, self.status = field, status
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    model: str
+    dataset: str
+    framework: str | None = None
+    hardware_tag: str = "cpu"
+    batch_size: int = 32
+    limit: int | None = None
+    shards: int = 1
+    warmup_batches: int = 1
+    owner: str = "local"
+
+
+def require_live_tag(settings: Settings, hardware_tag: str) -> None:
+    """Refuse work for a tag no live worker serves, saying how to start one."""
+    if not live_workers(settings, hardware_tag):
+        served = sorted({w.hardware_tag for w in live_workers(settings)})
+        now = f"live workers serve: {', '.join(served)}" if served else "no worker is running"
+        raise JobRequestError(
+            f"no live worker serves hardware tag {hardware_tag!r} ({now}); "
+            f"start one with `carml worker --hardware {hardware_tag}`",
+            field="hardware_tag",
+            status=409,
+        )
+
+
+def _model(settings: Settings, name: str, framework: str | None) -> LoadedManifest[ModelManifest]:
+    try:
+        return Catalog.load(settings.manifest_dirs).model(name, framework)
+    except CarmlError as exc:
+        raise JobRequestError(str(exc), field="framework" if "framework" in str(exc) else "model", status=404) from None
+
+
+def _register_model(session: Any, loaded: LoadedManifest[ModelManifest]) -> int:
+    m = loaded.manifest
+    row = session.scalar(
+        select(RegisteredModel).where(
+            RegisteredModel.name == m.name,
+            RegisteredModel.framework == m.framework.name,
+            RegisteredModel.manifest_sha256 == loaded.digest,
+        )
+    )
+    if row is None:
+        row = RegisteredModel(
+            name=m.name,
+            version=m.version,
+            framework=m.framework.name,
+            task=str(m.task),
+            modality=str(m.modality),
+            manifest_path=str(loaded.source),
+            manifest_sha256=loaded.digest,
+            claimed_top1=m.attributes.top1,
+        )
+        session.add(row)
+        session.flush()
+    return row.id
+
+
+def _register_dataset(session: Any, name: str, fmt: str, modality: str, digest: str, items: int) -> int:
+    row = session.scalar(
+        select(RegisteredDataset).where(RegisteredDataset.name == name, RegisteredDataset.digest == digest)
+    )
+    if row is None:
+        row = RegisteredDataset(name=name, format=fmt, modality=modality, digest=digest, items=items)
+        session.add(row)
+        session.flush()
+    return row.id
+
+
+def shard_ranges(total: int, shards: int) -> list[tuple[int, int]]:
+    """Split `total` items into at most `shards` contiguous, nearly equal, non-empty ranges."""
+    count = max(1, min(shards, total))
+    size = math.ceil(total / count)
+    return [(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def submit_evaluation(settings: Settings, request: EvaluationRequest, enqueue: Enqueue) -> str:
+    """Validate, record the job and its shards, commit, then enqueue every shard. Returns the job id."""
+    if request.batch_size < 1:
+        raise JobRequestError("batch_size must be at least 1", field="batch_size")
+    if request.limit is not None and request.limit < 1:
+        raise JobRequestError("limit must be at least 1", field="limit")
+    if not 1 <= request.shards <= MAX_SHARDS:
+        raise JobRequestError(f"shards must be between 1 and {MAX_SHARDS}", field="shards")
+    loaded = _model(settings, request.model, request.framework)
+    try:
+        dataset = open_dataset_by_name(request.dataset, Catalog.load(settings.manifest_dirs), ArtifactCache(settings))
+    except CarmlError as exc:
+        raise JobRequestError(str(exc), field="dataset", status=404) from None
+    require_live_tag(settings, request.hardware_tag)
+    total = min(len(dataset.items), request.limit or len(dataset.items))
+    if total == 0:
+        raise JobRequestError(f"dataset {request.dataset} has no readable items", field="dataset")
+    ranges = shard_ranges(total, request.shards)
+    job_id = str(uuid.uuid4())
+    with session_scope(settings.database) as session:
+        session.add(
+            Job(
+                id=job_id,
+                kind=JobKind.EVALUATE,
+                status=JobStatus.QUEUED,
+                owner=request.owner,
+                model_name=loaded.manifest.name,
+                framework=loaded.manifest.framework.name,
+                model_id=_register_model(session, loaded),
+                dataset_name=request.dataset,
+                dataset_id=_register_dataset(
+                    session, dataset.name, dataset.format, dataset.modality, dataset.digest, len(dataset.items)
+                ),
+                hardware_tag=request.hardware_tag,
+                batch_size=request.batch_size,
+                parameters={
+                    "limit": request.limit,
+                    "warmup_batches": request.warmup_batches,
+                    "manifest": str(loaded.source),
+                },
+                shard_count=len(ranges),
+                progress_total=total,
+            )
+        )
+        for index, (start, stop) in enumerate(ranges):
+            session.add(JobShard(job_id=job_id, index=index, item_start=start, item_stop=stop))
+    # NB: enqueue only after the rows the tasks read are committed.
+    for index in range(len(ranges)):
+        enqueue(job_id, index, request.hardware_tag)
+    return job_id
+
+
+def evaluation_options(job: Job) -> EvaluationOptions:
+    """The options a shard of `job` runs with."""
+    return EvaluationOptions(
+        batch_size=job.batch_size,
+        limit=job.parameters.get("limit"),
+        warmup_batches=job.parameters.get("warmup_batches", 1),
+    )
+
+
+def get_job(settings: Settings, job_id: str) -> Job:
+    with session_scope(settings.database) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise JobRequestError(f"no job {job_id!r}", field="job_id", status=404)
+        session.refresh(job, ["shards", "result"])
+        return job
+
+
+def list_jobs(
+    settings: Settings,
+    *,
+    status: str | None = None,
+    model: str | None = None,
+    hardware_tag: str | None = None,
+    owner: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Sequence[Job]:
+    """Jobs newest first, filtered; every filter reaches SQL as a bound parameter."""
+    query = select(Job).order_by(Job.created_at.desc()).limit(min(limit, 500)).offset(offset)
+    for column, value in (
+        (Job.status, status),
+        (Job.model_name, model),
+        (Job.hardware_tag, hardware_tag),
+        (Job.owner, owner),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    with session_scope(settings.database) as session:
+        return list(session.scalars(query))
+
+
+def cancel_job(settings: Settings, job_id: str) -> Job:
+    """Ask a job to stop. Queued work is cancelled at once; running shards stop after their current batch."""
+    with session_scope(settings.database) as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None:
+            raise JobRequestError(f"no job {job_id!r}", field="job_id", status=404)
+        if JobStatus(job.status).final:
+            raise JobRequestError(f"job {job_id} has already finished ({job.status})", field="job_id", status=409)
+        job.cancel_requested = True
+        if job.status == JobStatus.QUEUED:
+            job.status, job.finished_at = JobStatus.CANCELLED, utcnow()
+        return job
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    """A job as JSON: routing, status, progress, and its result when there is one."""
+    summary: dict[str, Any] = {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "owner": job.owner,
+        "model": job.model_name,
+        "framework": job.framework,
+        "dataset": job.dataset_name,
+        "hardware_tag": job.hardware_tag,
+        "batch_size": job.batch_size,
+        "shards": job.shard_count,
+        "progress": {"done": job.progress_done, "total": job.progress_total},
+        "error": job.error,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+    result = job.result
+    if result is not None:
+        stages = result.latency
+        summary["result"] = {
+            "items": result.items,
+            "errors": result.errors,
+            "error_items": result.error_items,
+            "top1": result.top1,
+            "top5": result.top5,
+            "latency_ms": stages.get("predict", {}),
+            "stages_ms": stages,
+            "throughput_items_per_s": result.throughput_items_per_s,
+            "model_load_ms": result.model_load_ms,
+            **result.metrics,
+            "reproducibility": result.reproducibility,
+        }
+    return summary

@@ -1,0 +1,60 @@
+"""Workers as the database knows them: registration, heartbeats, and which hardware tags are served now."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from carml import hardware
+from carml.db.base import utcnow
+from carml.db.models import Worker
+from carml.db.session import session_scope
+from carml.settings import Settings
+
+
+def register_worker(settings: Settings, worker_id: str, hardware_tag: str) -> None:
+    """Record (or refresh) this worker's row with the hardware it runs on."""
+    gpus = hardware.gpus()
+    gpu = gpus[0] if gpus else {}
+    with session_scope(settings.database) as session:
+        worker = session.get(Worker, worker_id) or Worker(id=worker_id)
+        worker.hardware_tag = hardware_tag
+        worker.host = socket.gethostname()
+        worker.pid = os.getpid()
+        worker.cpu_model = hardware.cpu_model()
+        worker.cpu_cores = hardware.cpu_cores()
+        worker.gpu_name = gpu.get("name")
+        worker.gpu_memory_mib = gpu.get("memory_mib")
+        worker.gpu_driver = gpu.get("driver")
+        worker.cuda_version = gpu.get("cuda")
+        worker.frameworks = hardware.framework_versions()
+        worker.started_at = worker.last_heartbeat = utcnow()
+        session.add(worker)
+
+
+def heartbeat(settings: Settings, worker_id: str) -> None:
+    with session_scope(settings.database) as session:
+        worker = session.get(Worker, worker_id)
+        if worker is not None:
+            worker.last_heartbeat = utcnow()
+
+
+def mark_offline(settings: Settings, worker_id: str) -> None:
+    """A worker shutting down cleanly stops counting as live at once, not after the heartbeat timeout."""
+    with session_scope(settings.database) as session:
+        worker = session.get(Worker, worker_id)
+        if worker is not None:
+            worker.last_heartbeat = utcnow() - timedelta(seconds=settings.worker_alive_s + 1)
+
+
+def live_workers(settings: Settings, hardware_tag: str | None = None) -> list[Worker]:
+    """Workers whose last heartbeat is recent enough, optionally only those serving a tag."""
+    since = utcnow() - timedelta(seconds=settings.worker_alive_s)
+    with session_scope(settings.database) as session:
+        query = select(Worker).where(Worker.last_heartbeat >= since).order_by(Worker.hardware_tag, Worker.id)
+        if hardware_tag is not None:
+            query = query.where(Worker.hardware_tag == hardware_tag)
+        return list(session.scalars(query))

@@ -1,0 +1,80 @@
+"""Start a worker: register its hardware, heartbeat while it runs, consume its hardware tag's queue."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
+from carml import hardware
+from carml.db.migrate import require_current
+from carml.db.session import dispose_engines
+from carml.jobs.workers import heartbeat, mark_offline, register_worker
+from carml.settings import Settings
+from worker.celery_app import create_celery_app, queue_for
+
+
+def resolve_hardware_tag(requested: str) -> str:
+    """`auto` asks NVML for the GPU model (`cpu` when there is no NVIDIA library or GPU, which is normal)."""
+    return hardware.detect_hardware_tag() if requested == "auto" else requested
+
+
+class _Heartbeat:
+    """A daemon thread in the worker's main process that keeps its row alive until shutdown."""
+
+    def __init__(self, settings: Settings, worker_id: str):
+        self.settings, self.worker_id = settings, worker_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="carml-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.settings.worker_heartbeat_s):
+            try:
+                heartbeat(self.settings, self.worker_id)
+            except Exception:  # a database hiccup must not kill the heartbeat; the next beat retries
+                continue
+
+
+def run_worker(settings: Settings, hardware_tag: str, concurrency: int = 1, loglevel: str = "INFO") -> None:
+    """Run a Celery worker for one hardware tag until it is stopped (blocks)."""
+    require_current(settings.database)
+    app = create_celery_app(settings)
+    node = f"{hardware_tag}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+    beats: list[_Heartbeat] = []
+
+    @worker_ready.connect(weak=False)
+    def _registered(sender=None, **_):  # type: ignore[no-untyped-def]
+        register_worker(settings, sender.hostname, hardware_tag)
+        beat = _Heartbeat(settings, sender.hostname)
+        beat.thread.start()
+        beats.append(beat)
+
+    @worker_shutdown.connect(weak=False)
+    def _gone(sender=None, **_):  # type: ignore[no-untyped-def]
+        for beat in beats:
+            beat.stop.set()
+            mark_offline(settings, beat.worker_id)
+
+    @worker_process_init.connect(weak=False)
+    def _forked(**_):  # type: ignore[no-untyped-def]
+        dispose_engines()  # a forked child must open its own database connections
+
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            queue_for(hardware_tag),
+            "-c",
+            str(concurrency),
+            "-n",
+            node,
+            "--loglevel",
+            loglevel,
+            "-P",
+            "prefork",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
