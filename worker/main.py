@@ -78,3 +78,38 @@ def run_worker(settings: Settings, hardware_tag: str, concurrency: int = 1, logl
             "--without-mingle",
         ]
     )
+
+
+def per_gpu_environments(gpu_count: int, base: dict[str, str]) -> list[dict[str, str]]:
+    """One environment per GPU, each child seeing only its own device (one worker process per GPU)."""
+    return [{**base, "CUDA_VISIBLE_DEVICES": str(index)} for index in range(gpu_count)]
+
+
+def run_worker_per_gpu(hardware_tag: str, gpu_count: int, concurrency: int, loglevel: str) -> int:
+    """Start one `carml worker` child per GPU and wait for them; a stop signal is passed on to all."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable,
+        "-m",
+        "carml",
+        "worker",
+        "--hardware",
+        hardware_tag,
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        loglevel,
+    ]
+    children = [subprocess.Popen(command, env=env) for env in per_gpu_environments(gpu_count, dict(os.environ))]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(child.wait() for child in children)

@@ -14,9 +14,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from carml.cli import catalog_commands, db_commands, run_commands, service_commands, tool_commands
+    from carml.cli import catalog_commands, db_commands, run_commands, service_commands, tool_commands, up_commands
 
-    for module in (catalog_commands, db_commands, run_commands, service_commands, tool_commands):
+    for module in (catalog_commands, db_commands, run_commands, service_commands, tool_commands, up_commands):
         for command in module.COMMANDS:
             cli.add_command(command)
 

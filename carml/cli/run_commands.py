@@ -15,9 +15,10 @@ import click
 from carml.cli.output import percent, print_json, print_table
 from carml.db.models import JobStatus
 from carml.evaluation.runner import EvaluationOptions, OnPrediction
+from carml.jobs.predictions import PredictionRequest, submit_prediction
 from carml.jobs.service import EvaluationRequest, submit_evaluation
 from carml.runs import evaluate_model, predict_files
-from carml.settings import load_settings
+from carml.settings import Settings, load_settings
 from predictors.base import ItemPrediction
 
 framework_option = click.option("--framework", "-f", help="Framework, when the model is published for several.")
@@ -45,11 +46,42 @@ def _describe(output: dict[str, Any]) -> str:
 @click.option("--top-k", type=click.IntRange(min=1), help="How many classes to show (default: the manifest's).")
 @device_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--local", is_flag=True, help="Run in this process instead of submitting a job to a worker.")
+@click.option("--hardware", "hardware_tag", default="cpu", show_default=True, help="Hardware tag whose queue runs it.")
+@click.option("--no-wait", is_flag=True, help="Print the job id and return instead of following the job.")
 def predict_command(
-    model: str, files: tuple[Path, ...], framework: str | None, top_k: int | None, device: str | None, as_json: bool
+    model: str,
+    files: tuple[Path, ...],
+    framework: str | None,
+    top_k: int | None,
+    device: str | None,
+    as_json: bool,
+    local: bool,
+    hardware_tag: str,
+    no_wait: bool,
 ) -> None:
-    """Run MODEL on each FILE (images, WAV audio) and print its answers."""
-    result = predict_files(load_settings(), model, files, framework=framework, device=device, top_k=top_k)
+    """Run MODEL on each FILE (images, WAV audio) and print its answers (as a job, or --local)."""
+    if local:
+        result = predict_files(load_settings(), model, files, framework=framework, device=device, top_k=top_k)
+    else:
+        if device:
+            raise click.UsageError("--device applies to --local runs; workers use their own device")
+        inputs = []
+        for path in files:
+            try:
+                inputs.append((str(path), path.read_bytes()))
+            except OSError as exc:
+                raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="FILES") from None
+        request = PredictionRequest(
+            model=model, inputs=inputs, framework=framework, hardware_tag=hardware_tag, top_k=top_k
+        )
+        summary = _submit_and_follow(
+            lambda settings, enqueue: submit_prediction(settings, request, enqueue), no_wait, as_json, quiet=True
+        )
+        if summary is None:
+            return
+        result = {k: v for k, v in summary.items() if k != "result"}
+        result["predictions"] = summary.get("result", {}).get("predictions", [])
     failed = sum(1 for p in result["predictions"] if "error" in p)
     if as_json:
         print_json(result)
@@ -217,7 +249,7 @@ def evaluate_command(
             shards=shards,
             warmup_batches=warmup,
         )
-        _submit_and_follow(request, no_wait, as_json)
+        _submit_and_follow(lambda settings, enqueue: submit_evaluation(settings, request, enqueue), no_wait, as_json)
         return
     options = EvaluationOptions(batch_size=batch_size, limit=limit, warmup_batches=warmup, seed=seed, shuffle=shuffle)
     bar = _ProgressBar(f"{model} on {dataset}")
@@ -241,24 +273,30 @@ def evaluate_command(
         _print_evaluation(result)
 
 
-def _submit_and_follow(request: EvaluationRequest, no_wait: bool, as_json: bool) -> None:
+def _submit_and_follow(
+    submit: Callable[[Settings, Any], str], no_wait: bool, as_json: bool, quiet: bool = False
+) -> dict[str, Any] | None:
+    """Submit a job through the configured broker and follow it; with `quiet` the caller prints the result."""
     from carml.cli.service_commands import follow_job, print_job
     from carml.db.migrate import require_current
     from worker.celery_app import celery_enqueuer, create_celery_app
 
     settings = load_settings()
     require_current(settings.database)
-    job_id = submit_evaluation(settings, request, celery_enqueuer(create_celery_app(settings)))
+    job_id = submit(settings, celery_enqueuer(create_celery_app(settings)))
     if no_wait:
         print_json({"id": job_id}) if as_json else click.echo(job_id)
-        return
+        return None
     summary = follow_job(settings, job_id, show_progress=not as_json)
-    if as_json:
-        print_json({**summary.get("result", {}), **{k: v for k, v in summary.items() if k != "result"}})
-    else:
-        print_job(summary)
     if summary["status"] != JobStatus.SUCCEEDED:
+        print_job(summary)
         raise click.exceptions.Exit(1)
+    if not quiet:
+        if as_json:
+            print_json({**summary.get("result", {}), **{k: v for k, v in summary.items() if k != "result"}})
+        else:
+            print_job(summary)
+    return summary
 
 
 COMMANDS = [predict_command, evaluate_command]

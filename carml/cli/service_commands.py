@@ -31,10 +31,17 @@ from carml.settings import Settings, load_settings
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker_command(hardware: str, concurrency: int, loglevel: str) -> None:
     """Run a worker that executes jobs queued for one hardware tag."""
-    from worker.main import resolve_hardware_tag, run_worker
+    import os
+
+    from carml import hardware as machine
+    from worker.main import resolve_hardware_tag, run_worker, run_worker_per_gpu
 
     settings = load_settings()
     tag = resolve_hardware_tag(hardware)
+    gpu_count = len(machine.gpus()) if tag.startswith("nvidia-") else 0
+    if gpu_count > 1 and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        click.echo(f"{gpu_count} GPUs: one worker process per GPU for hardware tag {tag!r}", err=True)
+        raise click.exceptions.Exit(run_worker_per_gpu(tag, gpu_count, concurrency, loglevel))
     click.echo(f"worker for hardware tag {tag!r} on {settings.broker}", err=True)
     run_worker(settings, tag, concurrency, loglevel)
 

@@ -17,9 +17,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from carml.artifacts import ArtifactCache
-from carml.catalog import Catalog
 from carml.db.base import utcnow
-from carml.db.models import Job, JobShard, JobStatus, OutputObject, RegisteredModel, Result, StageTiming
+from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, RegisteredModel, Result, StageTiming
 from carml.db.session import session_scope
 from carml.errors import CarmlError
 from carml.evaluation.partial import STAGES, EvaluationPartial, summarize
@@ -27,8 +26,8 @@ from carml.evaluation.record import reproducibility_record
 from carml.evaluation.runner import run_partial
 from carml.jobs.model_cache import ModelCache
 from carml.jobs.service import evaluation_options
+from carml.jobs.uploads import open_job_dataset
 from carml.manifest.loader import load_model_manifest
-from carml.runs import open_dataset_by_name
 from carml.settings import Settings
 from carml.storage import open_object_store
 from predictors.base import ItemPrediction
@@ -99,6 +98,11 @@ def run_shard(settings: Settings, job_id: str, shard_index: int, worker_id: str,
     except _ShardSkipped:
         return "skipped"
     try:
+        if job.kind == JobKind.PREDICT:
+            from carml.jobs.predictions import run_prediction
+
+            run_prediction(settings, job, worker_id, models)
+            return JobStatus.SUCCEEDED
         return _run(settings, job, shard, expected_digest, worker_id, models)
     except CarmlError as exc:
         fail_shard(settings, job_id, shard_index, JobStatus.FAILED, str(exc))
@@ -112,7 +116,7 @@ def _run(
     if expected_digest and loaded.digest != expected_digest:
         raise CarmlError(f"the manifest {loaded.source} changed after the job was submitted; submit it again")
     cache = ArtifactCache(settings)
-    dataset = open_dataset_by_name(job.dataset_name or "", Catalog.load(settings.manifest_dirs), cache)
+    dataset = open_job_dataset(settings, job.dataset_name or "")
     cached = models.get(loaded, cache, settings.device)
     progress = _ShardProgress(settings, job.id, shard.index)
     with tempfile.TemporaryDirectory(prefix="carml-shard-") as folder:

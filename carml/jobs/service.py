@@ -10,16 +10,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from carml.artifacts import ArtifactCache
 from carml.catalog import Catalog
 from carml.db.base import utcnow
 from carml.db.models import Job, JobKind, JobShard, JobStatus, RegisteredDataset, RegisteredModel
 from carml.db.session import session_scope
 from carml.errors import CarmlError
 from carml.evaluation.runner import EvaluationOptions
+from carml.jobs.uploads import open_job_dataset
 from carml.jobs.workers import live_workers
 from carml.manifest import LoadedManifest, ModelManifest
-from carml.runs import open_dataset_by_name
 from carml.settings import Settings
 
 #: Sends shard `index` of job `job_id` to the queue of `hardware_tag` (implemented by the worker package).
@@ -62,14 +61,14 @@ def require_live_tag(settings: Settings, hardware_tag: str) -> None:
         )
 
 
-def _model(settings: Settings, name: str, framework: str | None) -> LoadedManifest[ModelManifest]:
+def resolve_model(settings: Settings, name: str, framework: str | None) -> LoadedManifest[ModelManifest]:
     try:
         return Catalog.load(settings.manifest_dirs).model(name, framework)
     except CarmlError as exc:
         raise JobRequestError(str(exc), field="framework" if "framework" in str(exc) else "model", status=404) from None
 
 
-def _register_model(session: Any, loaded: LoadedManifest[ModelManifest]) -> int:
+def register_model(session: Any, loaded: LoadedManifest[ModelManifest]) -> int:
     m = loaded.manifest
     row = session.scalar(
         select(RegisteredModel).where(
@@ -120,9 +119,9 @@ def submit_evaluation(settings: Settings, request: EvaluationRequest, enqueue: E
         raise JobRequestError("limit must be at least 1", field="limit")
     if not 1 <= request.shards <= MAX_SHARDS:
         raise JobRequestError(f"shards must be between 1 and {MAX_SHARDS}", field="shards")
-    loaded = _model(settings, request.model, request.framework)
+    loaded = resolve_model(settings, request.model, request.framework)
     try:
-        dataset = open_dataset_by_name(request.dataset, Catalog.load(settings.manifest_dirs), ArtifactCache(settings))
+        dataset = open_job_dataset(settings, request.dataset)
     except CarmlError as exc:
         raise JobRequestError(str(exc), field="dataset", status=404) from None
     require_live_tag(settings, request.hardware_tag)
@@ -140,7 +139,7 @@ def submit_evaluation(settings: Settings, request: EvaluationRequest, enqueue: E
                 owner=request.owner,
                 model_name=loaded.manifest.name,
                 framework=loaded.manifest.framework.name,
-                model_id=_register_model(session, loaded),
+                model_id=register_model(session, loaded),
                 dataset_name=request.dataset,
                 dataset_id=_register_dataset(
                     session, dataset.name, dataset.format, dataset.modality, dataset.digest, len(dataset.items)

@@ -40,7 +40,7 @@ def test_predict_a_digit_image(run_cli, tmp_path: Path) -> None:
     images, labels = load_digits_split("test")
     path = tmp_path / "digit.png"
     Image.fromarray(images[0]).resize((64, 64), Image.Resampling.NEAREST).save(path)
-    code, out, err = run_cli("predict", "digits-cnn", str(path), "-f", "pytorch", "--top-k", "3", "--json")
+    code, out, err = run_cli("predict", "--local", "digits-cnn", str(path), "-f", "pytorch", "--top-k", "3", "--json")
     assert code == 0, err
     top = json.loads(out)["predictions"][0]["outputs"]["logits"]["top_k"]
     assert len(top) == 3
@@ -50,7 +50,9 @@ def test_predict_a_digit_image(run_cli, tmp_path: Path) -> None:
 def test_predict_reports_unreadable_files_and_fails(run_cli, tmp_path: Path) -> None:
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
-    code, _, err = run_cli("predict", "digits-cnn", str(bad), str(tmp_path / "missing.png"), "-f", "onnxruntime")
+    code, _, err = run_cli(
+        "predict", "--local", "digits-cnn", str(bad), str(tmp_path / "missing.png"), "-f", "onnxruntime"
+    )
     assert code == 1
     assert "bad.png: error: cannot decode image" in err
     assert "missing.png: error:" in err
@@ -143,7 +145,7 @@ def test_errors_in_a_fresh_process_print_no_traceback(tmp_path: Path) -> None:
         bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (50000).to_bytes(4, "big") * 2 + b"\x08\x00\x00\x00\x00"
     )
     result = run_carml_process(
-        "predict", "digits-cnn", "-f", "onnxruntime", str(bomb), env={"CARML_CACHE_DIR": str(tmp_path / "c")}
+        "predict", "--local", "digits-cnn", "-f", "onnxruntime", str(bomb), env={"CARML_CACHE_DIR": str(tmp_path / "c")}
     )
     assert result.returncode == 1
     assert "cannot decode image" in result.stderr and "Traceback" not in result.stderr

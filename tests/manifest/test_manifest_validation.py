@@ -128,7 +128,7 @@ def test_loading_a_bad_manifest_anywhere_gives_the_same_message(tmp_path: Path, 
     path = _write(tmp_path, data)
     with pytest.raises(ManifestError) as caught:
         load_model_manifest(path)
-    code, _, err = run_cli("predict", str(path), str(tmp_path / "x.png"))
+    code, _, err = run_cli("predict", "--local", str(path), str(tmp_path / "x.png"))
     assert code == 1
     assert str(caught.value) in err
     assert "Traceback" not in err

@@ -1,0 +1,148 @@
+"""Prediction jobs: a user's files go to the object store, one worker predicts them, answers come back."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from carml.db.base import utcnow
+from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, Result
+from carml.db.session import session_scope
+from carml.jobs.model_cache import ModelCache
+from carml.jobs.service import Enqueue, JobRequestError, register_model, require_live_tag, resolve_model
+from carml.settings import Settings
+from carml.storage import open_object_store
+from predictors.preprocessing import ItemError
+
+MAX_INPUTS = 64
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PredictionRequest:
+    model: str
+    inputs: list[tuple[str, bytes]] = field(default_factory=list)  # (file name, content)
+    framework: str | None = None
+    hardware_tag: str = "cpu"
+    top_k: int | None = None
+    owner: str = "local"
+
+
+def _safe_name(name: str) -> str:
+    """The file name part of an upload, reduced to characters safe in an object key."""
+    base = re.split(r"[\\/]", name)[-1]
+    return re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")[:100] or "input"
+
+
+def submit_prediction(settings: Settings, request: PredictionRequest, enqueue: Enqueue) -> str:
+    """Store the inputs, record the job, commit, enqueue its single shard. Returns the job id."""
+    if not request.inputs:
+        raise JobRequestError("give at least one input file", field="inputs")
+    if len(request.inputs) > MAX_INPUTS:
+        raise JobRequestError(f"at most {MAX_INPUTS} input files per job", field="inputs")
+    too_big = [name for name, data in request.inputs if len(data) > MAX_INPUT_BYTES]
+    if too_big:
+        raise JobRequestError(f"{too_big[0]} is larger than {MAX_INPUT_BYTES // 2**20} MiB", field="inputs")
+    if request.top_k is not None and request.top_k < 1:
+        raise JobRequestError("top_k must be at least 1", field="top_k")
+    loaded = resolve_model(settings, request.model, request.framework)
+    require_live_tag(settings, request.hardware_tag)
+    job_id = str(uuid.uuid4())
+    store = open_object_store(settings)
+    keys = []
+    for index, (name, data) in enumerate(request.inputs):
+        key = f"jobs/{job_id}/inputs/{index:03d}-{_safe_name(name)}"
+        store.put_bytes(key, data)
+        keys.append({"key": key, "name": name})
+    with session_scope(settings.database) as session:
+        session.add(
+            Job(
+                id=job_id,
+                kind=JobKind.PREDICT,
+                status=JobStatus.QUEUED,
+                owner=request.owner,
+                model_name=loaded.manifest.name,
+                framework=loaded.manifest.framework.name,
+                model_id=register_model(session, loaded),
+                hardware_tag=request.hardware_tag,
+                batch_size=1,
+                parameters={"manifest": str(loaded.source), "inputs": keys, "top_k": request.top_k},
+                shard_count=1,
+                progress_total=len(keys),
+            )
+        )
+        session.add(JobShard(job_id=job_id, index=0, item_start=0, item_stop=len(keys)))
+    enqueue(job_id, 0, request.hardware_tag)
+    return job_id
+
+
+def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCache) -> None:
+    """Predict every stored input of a prediction job and record the answers (worker side)."""
+    from pathlib import Path
+
+    from carml.artifacts import ArtifactCache
+    from carml.manifest.loader import load_model_manifest
+
+    loaded = load_model_manifest(Path(job.parameters["manifest"]))
+    cached = models.get(loaded, ArtifactCache(settings), settings.device)
+    predictor = cached.predictor
+    store = open_object_store(settings)
+    answers: list[dict[str, Any]] = []
+    for entry in job.parameters["inputs"]:
+        started = time.perf_counter()
+        try:
+            prepared = predictor.preprocess(entry["name"], store.get_bytes(entry["key"]))
+            raw = predictor.predict([prepared])[0]
+            predictor.top_k = job.parameters.get("top_k")
+            answer: dict[str, Any] = predictor.postprocess(prepared, raw).to_json()
+            answer["latency_ms"] = (time.perf_counter() - started) * 1000
+        except ItemError as exc:
+            answer = {"item": entry["name"], "error": str(exc)}
+        except Exception as exc:  # a framework error on one input: report it with the others
+            answer = {"item": entry["name"], "error": f"prediction failed: {type(exc).__name__}: {exc}"}
+        finally:
+            predictor.top_k = None
+        answers.append(answer)
+    body = "".join(json.dumps(a) + "\n" for a in answers).encode()
+    info = store.put_bytes(f"jobs/{job.id}/outputs/shard-0000.jsonl", body, content_type="application/x-ndjson")
+    errors = [a for a in answers if "error" in a]
+    with session_scope(settings.database) as session:
+        row = session.get(Job, job.id, with_for_update=True)
+        shard = row.shards[0]
+        if JobStatus(shard.status).final:
+            return
+        session.add(
+            OutputObject(
+                job_id=job.id,
+                shard_index=0,
+                key=info.key,
+                items=len(answers) - len(errors),
+                size_bytes=info.size,
+                sha256=info.sha256,
+            )
+        )
+        session.add(
+            Result(
+                job_id=job.id,
+                items=len(answers) - len(errors),
+                errors=len(errors),
+                model_load_ms=cached.load_ms if not cached.hit else None,
+                metrics={"predictions": answers},
+                latency={},
+                error_items=errors,
+                reproducibility={
+                    "worker": worker_id,
+                    "device": predictor.device,
+                    "model_cache_hit": cached.hit,
+                    "manifest_sha256": loaded.digest,
+                },
+            )
+        )
+        shard.status, shard.finished_at, shard.items_done = JobStatus.SUCCEEDED, utcnow(), len(answers)
+        shard.model_cache_hit, shard.model_load_ms = cached.hit, cached.load_ms
+        row.shards_finished, row.progress_done = 1, len(answers)
+        row.status, row.finished_at = JobStatus.SUCCEEDED, utcnow()
