@@ -24,12 +24,14 @@ def _transport_options(settings: Settings) -> dict[str, object]:
     options: dict[str, object] = {"visibility_timeout": settings.job_time_limit_s * 2 + 600}
     if settings.broker == "filesystem://":
         folder = settings.broker_folder
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         options.update(
             data_folder_in=str(folder / "queue"),
             data_folder_out=str(folder / "queue"),
             processed_folder=str(folder / "processed"),
+            # Without it kombu keeps fanout/control exchanges in ./control, wherever the process started.
+            control_folder=str(folder / "control"),
             store_processed=False,
             polling_interval=settings.broker_poll_interval_s,
         )
