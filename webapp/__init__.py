@@ -1,5 +1,30 @@
-"""CarML's Flask web application and REST API (built on the core `carml` package).
+"""CarML's Flask web application: the REST API under /api/v1 and its OpenAPI document.
 
-The application factory and blueprints are added with the service; importing this package has no
-side effects.
+`create_app` builds the app without connecting to anything: the database, the object store and the
+broker are reached on the first request that needs them.
 """
+
+from __future__ import annotations
+
+from flask import Flask
+
+from carml.jobs.service import Enqueue
+from carml.settings import Settings, load_settings
+from webapp.context import ENQUEUE_KEY, SETTINGS_KEY, LazyEnqueue
+
+# Dataset uploads are the largest requests; anything bigger is refused with a 413 before it is read.
+MAX_UPLOAD_BYTES = 512 * 1024**2
+
+
+def create_app(settings: Settings | None = None, enqueue: Enqueue | None = None) -> Flask:
+    """The web app for `settings` (default: the environment); `enqueue` defaults to the Celery broker's."""
+    from webapp.api import register_api
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep fields in the order the code builds them
+    settings = settings or load_settings()
+    app.extensions[SETTINGS_KEY] = settings
+    app.extensions[ENQUEUE_KEY] = enqueue or LazyEnqueue(settings)
+    register_api(app)
+    return app

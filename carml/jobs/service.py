@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from carml.catalog import Catalog
 from carml.db.base import utcnow
 from carml.db.models import Job, JobKind, JobShard, JobStatus, RegisteredDataset, RegisteredModel
 from carml.db.session import session_scope
-from carml.errors import CarmlError
+from carml.errors import CarmlError, NotFound
 from carml.evaluation.runner import EvaluationOptions
 from carml.jobs.uploads import open_job_dataset
 from carml.jobs.workers import live_workers
@@ -62,10 +63,14 @@ def require_live_tag(settings: Settings, hardware_tag: str) -> None:
 
 
 def resolve_model(settings: Settings, name: str, framework: str | None) -> LoadedManifest[ModelManifest]:
+    catalog = Catalog.load(settings.manifest_dirs)
     try:
-        return Catalog.load(settings.manifest_dirs).model(name, framework)
+        return catalog.model(name, framework)
     except CarmlError as exc:
-        raise JobRequestError(str(exc), field="framework" if "framework" in str(exc) else "model", status=404) from None
+        # When the model exists, what is wrong is the framework asked for (or not asked for, among several).
+        known = any(m.manifest.name == name for m in catalog.models)
+        status = 404 if isinstance(exc, NotFound) else 400
+        raise JobRequestError(str(exc), field="framework" if known else "model", status=status) from None
 
 
 def register_model(session: Any, loaded: LoadedManifest[ModelManifest]) -> int:
@@ -192,7 +197,13 @@ def list_jobs(
     offset: int = 0,
 ) -> Sequence[Job]:
     """Jobs newest first, filtered; every filter reaches SQL as a bound parameter."""
-    query = select(Job).order_by(Job.created_at.desc()).limit(min(limit, 500)).offset(offset)
+    query = (
+        select(Job)
+        .options(selectinload(Job.result))
+        .order_by(Job.created_at.desc())
+        .limit(min(limit, 500))
+        .offset(offset)
+    )
     for column, value in (
         (Job.status, status),
         (Job.model_name, model),

@@ -95,7 +95,7 @@ def list_uploads(settings: Settings) -> list[dict[str, Any]]:
 
 def get_upload(settings: Settings, name: str) -> dict[str, Any] | None:
     """One uploaded dataset as JSON, or None."""
-    row = _upload_row(settings, name) if UPLOAD_NAME.match(name) else None
+    row = _upload_row(settings, name) if UPLOAD_NAME.fullmatch(name) else None
     return upload_entry(row) if row is not None else None
 
 
@@ -122,7 +122,7 @@ def open_job_dataset(settings: Settings, name: str) -> OpenedDataset:
     """A catalog dataset, a path (as `open_dataset_by_name` reads them), or an uploaded dataset by name."""
     catalog = Catalog.load(settings.manifest_dirs)
     cache = ArtifactCache(settings)
-    if not UPLOAD_NAME.match(name) or any(d.manifest.name == name for d in catalog.datasets):
+    if not UPLOAD_NAME.fullmatch(name) or any(d.manifest.name == name for d in catalog.datasets):
         return open_dataset_by_name(name, catalog, cache)
     row = _upload_row(settings, name)
     if row is None:
@@ -135,7 +135,7 @@ def open_job_dataset(settings: Settings, name: str) -> OpenedDataset:
 
 
 def _check_name(settings: Settings, name: str) -> None:
-    if not UPLOAD_NAME.match(name):
+    if not UPLOAD_NAME.fullmatch(name):
         raise UploadError(
             "name must be a lowercase identifier: letters, digits, '-' and '_', starting with a letter or digit, "
             "at most 100 characters",

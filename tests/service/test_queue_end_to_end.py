@@ -164,3 +164,22 @@ def test_a_tag_without_live_workers_is_refused(service_env) -> None:
     with pytest.raises(JobRequestError, match="no live worker serves hardware tag 'nvidia-h100'") as caught:
         _submit(service_env, model="digits-cnn", framework="onnxruntime", dataset="digits", hardware_tag="nvidia-h100")
     assert caught.value.field == "hardware_tag" and caught.value.status == 409
+
+
+def test_cli_lists_and_shows_jobs(service_env, start_worker, run_cli, monkeypatch) -> None:
+    for name, value in service_env.items():
+        monkeypatch.setenv(name, value)
+    tag = unique_tag("cpu")
+    start_worker(service_env, tag)
+    code, out, err = run_cli(
+        "evaluate", "digits-cnn", "-f", "onnxruntime", "-d", "digits", "-n", "50", "--hardware", tag, "--json"
+    )
+    assert code == 0, err
+    job_id = json.loads(out)["id"]
+    code, out, _ = run_cli("jobs", "--hardware", tag, "--json")
+    assert code == 0 and [j["id"] for j in json.loads(out)] == [job_id]
+    assert json.loads(out)[0]["result"]["items"] == 50
+    code, out, _ = run_cli("job", job_id)
+    assert code == 0 and "succeeded" in out and "top-1" in out
+    code, _, err = run_cli("cancel", job_id)
+    assert code == 1 and "already finished" in err

@@ -1,0 +1,79 @@
+"""The README's run command on the embedded default: `carml up` with no CARML_* setting, then a first job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from support import PROJECT_ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_carml_up_serves_and_runs_a_first_evaluation(tmp_path: Path) -> None:
+    # Only the embedded default: no database, broker or object store configured, a private home folder.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARML_")}
+    env.update(CARML_HOME=str(tmp_path / "home"), CARML_CACHE_DIR=str(tmp_path / "cache"), CARML_WORKER_HEARTBEAT_S="1")
+    port = _free_port()
+    log = (tmp_path / "up.log").open("w")
+    up = subprocess.Popen(
+        [sys.executable, "-m", "carml", "up", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert up.poll() is None and time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/workers?alive=true", timeout=2) as reply:
+                    if json.load(reply):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        started = time.monotonic()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "carml",
+                "evaluate",
+                "digits-cnn",
+                "-f",
+                "onnxruntime",
+                "-d",
+                "digits-png",
+                "--json",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        elapsed = time.monotonic() - started
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["status"] == "succeeded" and summary["items"] == 360 and summary["top1"] > 0.95
+        assert elapsed < 60
+        assert (tmp_path / "home" / "carml.db").is_file() and any((tmp_path / "home" / "objects").rglob("*.jsonl"))
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            up.kill()

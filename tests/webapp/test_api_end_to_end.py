@@ -1,0 +1,79 @@
+"""The API in front of the real service: PostgreSQL, Redis, S3 and a `carml worker` process."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import numpy as np
+from support import MANIFESTS, unique_tag
+
+from carml.datasets.digits import load_digits_split
+from carml.db.models import JobStatus
+from carml.runs import evaluate_model
+from carml.settings import load_settings
+from carml.zoo.digits_png import SCALE, encode_png_gray
+from webapp import create_app
+
+
+def _wait(client, job_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").json
+        if JobStatus(job["status"]).final:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+
+
+def _evaluate(client, dataset: str, tag: str) -> dict:
+    body = {"kind": "evaluate", "model": "digits-cnn", "framework": "onnxruntime", "dataset": dataset}
+    created = client.post("/api/v1/jobs", json={**body, "hardware_tag": tag})
+    assert created.status_code == 201, created.json
+    job = _wait(client, created.json["id"])
+    assert job["status"] == "succeeded", job
+    return job
+
+
+def test_jobs_through_the_api_run_on_a_real_worker(service_env, start_worker) -> None:
+    tag = unique_tag("cpu")
+    start_worker(service_env, tag)
+    settings = load_settings(service_env)
+    client = create_app(settings).test_client()  # the default enqueuer: Celery on Redis
+
+    job = _evaluate(client, "digits-png", tag)
+    local = evaluate_model(settings, "digits-cnn", "digits-png", framework="onnxruntime")
+    assert job["result"]["top1"] == local["top1"] and job["result"]["items"] == 360
+    assert job["progress"] == {"done": 360, "total": 360}
+    outputs = client.get(f"/api/v1/results/{job['id']}/outputs")
+    assert outputs.status_code == 200 and outputs.mimetype == "application/x-ndjson"
+    lines = outputs.get_data(as_text=True).splitlines()
+    assert len(lines) == 360 and all("outputs" in json.loads(line) for line in lines)
+
+    images, labels = load_digits_split("test")
+    png = encode_png_gray(np.repeat(np.repeat(images[5], SCALE, axis=0), SCALE, axis=1))
+    created = client.post(
+        "/api/v1/jobs",
+        data={
+            "kind": "predict",
+            "model": "digits-cnn",
+            "framework": "onnxruntime",
+            "hardware_tag": tag,
+            "files": (io.BytesIO(png), "five.png"),
+        },
+    )
+    assert created.status_code == 201, created.json
+    predicted = _wait(client, created.json["id"])
+    assert predicted["status"] == "succeeded", predicted
+    answer = predicted["result"]["predictions"][0]
+    assert answer["outputs"]["logits"]["top_k"][0]["label"] == str(labels[5])
+
+    zipped = (MANIFESTS / "datasets" / "digits-png.zip").read_bytes()
+    upload = {"name": "my-digits", "file": (io.BytesIO(zipped), "digits-png.zip")}
+    uploaded = client.post("/api/v1/datasets", data=upload, content_type="multipart/form-data")
+    assert uploaded.status_code == 201 and uploaded.json["items"] == 360, uploaded.json
+    on_upload = _evaluate(client, "my-digits", tag)
+    assert on_upload["dataset"] == "my-digits"
+    assert on_upload["result"]["top1"] == job["result"]["top1"]
+    assert on_upload["result"]["confusion_matrix"] == job["result"]["confusion_matrix"]

@@ -1,0 +1,18 @@
+"""The REST API: one blueprint per area under /api/v1, the error handlers and the OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+API_PREFIX = "/api/v1"
+
+
+def register_api(app: Flask) -> None:
+    """Attach every API blueprint, the JSON error handlers and /api/openapi.json to `app`."""
+    from webapp.api import datasets, health, jobs, models, openapi, results, workers
+    from webapp.api.errors import register_error_handlers
+
+    for area in (health, models, datasets, jobs, workers, results):
+        app.register_blueprint(area.blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(openapi.blueprint, url_prefix="/api")
+    register_error_handlers(app)

@@ -1,0 +1,136 @@
+"""POST/GET /api/v1/jobs, GET /api/v1/jobs/<id>, POST /api/v1/jobs/<id>/cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request, url_for
+
+from carml.db.models import JobStatus
+from carml.jobs.predictions import PredictionRequest, submit_prediction
+from carml.jobs.service import (
+    MAX_SHARDS,
+    EvaluationRequest,
+    cancel_job,
+    get_job,
+    job_summary,
+    list_jobs,
+    submit_evaluation,
+)
+from webapp.api.datasets import find_dataset
+from webapp.api.errors import ApiError
+from webapp.api.params import (
+    HARDWARE_TAG,
+    MAX_INT,
+    file_name,
+    integer,
+    integer_text,
+    job_id_param,
+    json_object,
+    name,
+    reject_unknown,
+    single_values,
+    text,
+)
+from webapp.context import enqueue, settings
+
+blueprint = Blueprint("jobs", __name__)
+
+OWNER = "local"  # until accounts exist
+MAX_BATCH_SIZE = 4096
+MAX_TOP_K = 1000
+EVALUATE_FIELDS = ("kind", "model", "framework", "dataset", "hardware_tag", "batch_size", "limit", "shards")
+PREDICT_FIELDS = ("kind", "model", "framework", "hardware_tag", "top_k")
+LIST_FILTERS = ("status", "model", "hardware_tag", "owner", "limit", "offset")
+
+
+def _kind(values: dict[str, Any], expected: str, other: str) -> None:
+    kind = text(values, "kind", required=True, max_length=32)
+    if kind == other:
+        how = "as JSON" if other == "evaluate" else "as multipart/form-data with one or more files"
+        raise ApiError(f"send {other} jobs {how}", field="kind")
+    if kind != expected:
+        raise ApiError(f"kind must be 'evaluate' (JSON) or 'predict' (multipart/form-data), got {kind!r}", field="kind")
+
+
+def _submit_evaluation() -> str:
+    body = json_object()
+    reject_unknown(body, EVALUATE_FIELDS)
+    _kind(body, "evaluate", "predict")
+    model = name(body, "model", required=True) or ""
+    framework = name(body, "framework")
+    dataset = name(body, "dataset", required=True) or ""
+    hardware_tag = text(body, "hardware_tag", default="cpu", pattern=HARDWARE_TAG, max_length=64) or "cpu"
+    batch_size = integer(body, "batch_size", default=32, minimum=1, maximum=MAX_BATCH_SIZE) or 32
+    limit = integer(body, "limit", minimum=1)
+    shards = integer(body, "shards", default=1, minimum=1, maximum=MAX_SHARDS) or 1
+    # Only names the server publishes: `dataset` must not reach files on the server by path.
+    if find_dataset(dataset) is None:
+        raise ApiError(f"unknown dataset {dataset!r}; see GET /api/v1/datasets", status=404, field="dataset")
+    request_ = EvaluationRequest(model, dataset, framework, hardware_tag, batch_size, limit, shards, owner=OWNER)
+    return submit_evaluation(settings(), request_, enqueue())
+
+
+def _submit_prediction() -> str:
+    form = single_values(request.form, PREDICT_FIELDS)
+    reject_unknown(request.files.keys(), ("files",))
+    _kind(form, "predict", "evaluate")
+    files = [f for f in request.files.getlist("files") if f.filename]
+    if not files:
+        raise ApiError("give one or more input files in the field 'files'", field="files")
+    request_ = PredictionRequest(
+        model=name(form, "model", required=True) or "",
+        inputs=[(file_name(f.filename, "input"), f.read()) for f in files],
+        framework=name(form, "framework"),
+        hardware_tag=text(form, "hardware_tag", default="cpu", pattern=HARDWARE_TAG, max_length=64) or "cpu",
+        top_k=integer_text(form, "top_k", minimum=1, maximum=MAX_TOP_K),
+        owner=OWNER,
+    )
+    return submit_prediction(settings(), request_, enqueue())
+
+
+@blueprint.post("/jobs")
+def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """An evaluation (JSON body) or a prediction (multipart with files); 201 with the job."""
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        job_id = _submit_prediction()  # a urlencoded form has no files: it gets the 400 saying so
+    elif request.is_json:
+        job_id = _submit_evaluation()
+    else:
+        raise ApiError("send evaluate jobs as application/json, predict jobs as multipart/form-data", status=415)
+    summary = job_summary(get_job(settings(), job_id))
+    return summary, 201, {"Location": url_for("jobs.get_job_route", job_id=job_id)}
+
+
+@blueprint.get("/jobs")
+def list_jobs_route() -> dict[str, Any]:
+    """Jobs newest first, filtered by status, model, hardware tag and owner; paged by limit and offset."""
+    query = single_values(request.args, LIST_FILTERS)
+    status = query.get("status")
+    if status is not None and status not in {s.value for s in JobStatus}:
+        raise ApiError(f"status must be one of {', '.join(s.value for s in JobStatus)}", field="status")
+    limit = integer_text(query, "limit", minimum=1, maximum=500) or 50
+    offset = integer_text(query, "offset", minimum=0, maximum=MAX_INT) or 0
+    jobs = list_jobs(
+        settings(),
+        status=status,
+        model=text(query, "model", max_length=100),
+        hardware_tag=text(query, "hardware_tag", max_length=64),
+        owner=text(query, "owner", max_length=100),
+        limit=limit,
+        offset=offset,
+    )
+    return {"jobs": [job_summary(j) for j in jobs], "limit": limit, "offset": offset}
+
+
+@blueprint.get("/jobs/<job_id>")
+def get_job_route(job_id: str) -> dict[str, Any]:
+    single_values(request.args, ())
+    return job_summary(get_job(settings(), job_id_param(job_id)))
+
+
+@blueprint.post("/jobs/<job_id>/cancel")
+def cancel_job_route(job_id: str) -> tuple[dict[str, Any], int]:
+    """202: queued work is cancelled at once, running shards stop after their current batch; 409 if final."""
+    cancel_job(settings(), job_id_param(job_id))
+    return job_summary(get_job(settings(), job_id)), 202
