@@ -40,7 +40,7 @@ def test_carml_up_serves_and_runs_a_first_evaluation(tmp_path: Path) -> None:
             assert up.poll() is None and time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/workers?alive=true", timeout=2) as reply:
-                    if json.load(reply):
+                    if json.load(reply)["workers"]:
                         break
             except OSError:
                 pass
