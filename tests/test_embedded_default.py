@@ -72,8 +72,14 @@ def test_carml_up_serves_and_runs_a_first_evaluation(tmp_path: Path) -> None:
         assert elapsed < 60
         assert (tmp_path / "home" / "carml.db").is_file() and any((tmp_path / "home" / "objects").rglob("*.jsonl"))
     finally:
-        up.send_signal(signal.SIGINT)
+        up.send_signal(signal.SIGTERM)
         try:
             up.wait(timeout=30)
         except subprocess.TimeoutExpired:
             up.kill()
+            raise
+    # Stopping `carml up` stops its worker too: it signs off instead of lingering as a live worker.
+    from carml.jobs.workers import live_workers
+    from carml.settings import load_settings
+
+    assert live_workers(load_settings(env)) == []

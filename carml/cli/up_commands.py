@@ -54,6 +54,10 @@ def up_command(hardware: str, concurrency: int, host: str | None, port: int | No
         f"  .venv/bin/carml evaluate digits-cnn --framework onnxruntime --dataset digits-png",
         err=True,
     )
+    # A service manager stops us with SIGTERM, and a shell may start us with SIGINT ignored: both must end
+    # in the `finally` below, or the worker would outlive us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         _serve(host, port)
     finally:
