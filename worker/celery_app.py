@@ -51,8 +51,9 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_soft_time_limit=settings.job_time_limit_s,
-        task_time_limit=settings.job_time_limit_s + 60,
+        # The shard stops itself at the job time limit, between batches; these only catch a batch that hangs.
+        task_soft_time_limit=settings.job_time_limit_s + 30,
+        task_time_limit=settings.job_time_limit_s + 90,
         broker_transport_options=_transport_options(settings),
         broker_connection_retry_on_startup=True,
         task_create_missing_queues=True,

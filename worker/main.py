@@ -11,9 +11,11 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from carml import hardware
 from carml.db.migrate import require_current
 from carml.db.session import dispose_engines
+from carml.jobs.recovery import requeue_lost_shards
+from carml.jobs.service import Enqueue
 from carml.jobs.workers import heartbeat, mark_offline, register_worker
 from carml.settings import Settings
-from worker.celery_app import create_celery_app, queue_for
+from worker.celery_app import celery_enqueuer, create_celery_app, queue_for
 
 
 def resolve_hardware_tag(requested: str) -> str:
@@ -24,17 +26,21 @@ def resolve_hardware_tag(requested: str) -> str:
 class _Heartbeat:
     """A daemon thread in the worker's main process that keeps its row alive until shutdown."""
 
-    def __init__(self, settings: Settings, worker_id: str):
-        self.settings, self.worker_id = settings, worker_id
+    def __init__(self, settings: Settings, worker_id: str, enqueue: Enqueue):
+        self.settings, self.worker_id, self.enqueue = settings, worker_id, enqueue
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._beat, name="carml-heartbeat", daemon=True)
 
     def _beat(self) -> None:
-        while not self.stop.wait(self.settings.worker_heartbeat_s):
+        while True:
             try:
                 heartbeat(self.settings, self.worker_id)
-            except Exception:  # a database hiccup must not kill the heartbeat; the next beat retries
-                continue
+                # Every live worker also looks out for shards stranded by a dead one.
+                requeue_lost_shards(self.settings, self.enqueue)
+            except Exception:  # a database or broker hiccup must not kill the heartbeat; the next beat retries
+                pass
+            if self.stop.wait(self.settings.worker_heartbeat_s):
+                return
 
 
 def run_worker(settings: Settings, hardware_tag: str, concurrency: int = 1, loglevel: str = "INFO") -> None:
@@ -47,7 +53,7 @@ def run_worker(settings: Settings, hardware_tag: str, concurrency: int = 1, logl
     @worker_ready.connect(weak=False)
     def _registered(sender=None, **_):  # type: ignore[no-untyped-def]
         register_worker(settings, sender.hostname, hardware_tag)
-        beat = _Heartbeat(settings, sender.hostname)
+        beat = _Heartbeat(settings, sender.hostname, celery_enqueuer(app))
         beat.thread.start()
         beats.append(beat)
 

@@ -19,7 +19,7 @@ def run_shard(self, job_id: str, shard_index: int) -> str:  # type: ignore[no-un
     settings = load_settings()
     try:
         return execution.run_shard(settings, job_id, shard_index, self.request.hostname or "unknown", _models)
-    except SoftTimeLimitExceeded:
+    except SoftTimeLimitExceeded:  # a backstop: the shard itself stops at the limit between batches
         limit = settings.job_time_limit_s
-        execution.fail_shard(settings, job_id, shard_index, JobStatus.TIMED_OUT, f"shard ran past the {limit} s limit")
+        execution.end_shard(settings, job_id, shard_index, JobStatus.TIMED_OUT, f"shard ran past the {limit} s limit")
         return JobStatus.TIMED_OUT

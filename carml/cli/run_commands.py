@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from carml.cli.output import percent, print_json, print_table
+from carml.datasets import looks_like_dataset_path
 from carml.db.models import JobStatus
 from carml.evaluation.runner import EvaluationOptions, OnPrediction
 from carml.jobs.predictions import PredictionRequest, submit_prediction
@@ -239,6 +240,8 @@ def evaluate_command(
     if not local:
         if predictions or shuffle or device:
             raise click.UsageError("--predictions, --shuffle and --device apply to --local runs")
+        if looks_like_dataset_path(dataset) and Path(dataset).exists():
+            dataset = str(Path(dataset).resolve())  # the worker may run in another directory
         request = EvaluationRequest(
             model=model,
             dataset=dataset,

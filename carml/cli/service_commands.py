@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from carml.cli.output import percent, print_json, print_table
+from carml.db.migrate import require_current
 from carml.db.models import JobStatus
 from carml.jobs.service import cancel_job, get_job, job_summary, list_jobs
 from carml.settings import Settings, load_settings
@@ -54,9 +55,10 @@ def worker_command(hardware: str, concurrency: int, loglevel: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def jobs_command(status: str | None, model: str | None, hardware_tag: str | None, limit: int, as_json: bool) -> None:
     """List jobs, newest first."""
+    settings = load_settings()
+    require_current(settings.database)
     jobs = [
-        job_summary(j)
-        for j in list_jobs(load_settings(), status=status, model=model, hardware_tag=hardware_tag, limit=limit)
+        job_summary(j) for j in list_jobs(settings, status=status, model=model, hardware_tag=hardware_tag, limit=limit)
     ]
     if as_json:
         print_json(jobs)
@@ -85,7 +87,9 @@ def jobs_command(status: str | None, model: str | None, hardware_tag: str | None
 @click.option("--json", "as_json", is_flag=True)
 def job_command(job_id: str, as_json: bool) -> None:
     """Show one job and its result."""
-    summary = job_summary(get_job(load_settings(), job_id))
+    settings = load_settings()
+    require_current(settings.database)
+    summary = job_summary(get_job(settings, job_id))
     if as_json:
         print_json(summary)
     else:
@@ -96,8 +100,10 @@ def job_command(job_id: str, as_json: bool) -> None:
 @click.argument("job_id")
 def cancel_command(job_id: str) -> None:
     """Cancel a job: queued work is dropped, running shards stop after their current batch."""
-    job = cancel_job(load_settings(), job_id)
-    click.echo(f"job {job.id}: {'cancelled' if job.status == JobStatus.CANCELLED else 'cancelling'}")
+    settings = load_settings()
+    require_current(settings.database)
+    job = cancel_job(settings, job_id)
+    click.echo(f"job {job['id']}: {'cancelled' if job['status'] == JobStatus.CANCELLED else 'cancelling'}")
 
 
 def print_job(summary: dict[str, Any]) -> None:

@@ -136,6 +136,7 @@ class JobShard(Base):
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     worker_id: Mapped[str | None] = mapped_column(ForeignKey("workers.id"))
     items_done: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     model_cache_hit: Mapped[bool | None] = mapped_column()
     model_load_ms: Mapped[float | None] = mapped_column(Float)
     partial: Mapped[dict[str, Any] | None] = mapped_column()

@@ -67,7 +67,9 @@ def session_scope(url: str) -> Iterator[Session]:
         session.commit()
     except SQLAlchemyError as exc:
         session.rollback()
-        raise DatabaseError(f"database error: {type(exc).__name__}: {exc}") from exc
+        # The driver's first line says what went wrong; the SQL and parameters after it are not for users.
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise DatabaseError(f"database error: {type(exc).__name__}: {detail[0] if detail else ''}") from exc
     except BaseException:
         session.rollback()
         raise

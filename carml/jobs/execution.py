@@ -1,8 +1,9 @@
 """Running one shard of a job inside a worker, and merging the shards' results exactly once.
 
-Every write is idempotent: a shard redelivered after a worker died rewrites the same object and rows,
-and a shard that already succeeded is not run again. The last shard to finish merges, inside the
-same transaction that marks it finished, so the merge happens once even when shards race.
+A shard redelivered after its worker died rewrites the same object and rows and resets its progress,
+and a shard that already ended is not run again. Every change of a shard's state happens with its job
+row locked (`locking.locked_job`), and the shard that completes the job merges inside that
+transaction, so the merge happens once even when shards race.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
 from carml.artifacts import ArtifactCache
 from carml.db.base import utcnow
@@ -24,6 +25,7 @@ from carml.errors import CarmlError
 from carml.evaluation.partial import STAGES, EvaluationPartial, summarize
 from carml.evaluation.record import reproducibility_record
 from carml.evaluation.runner import run_partial
+from carml.jobs.locking import locked_job, settle
 from carml.jobs.model_cache import ModelCache
 from carml.jobs.service import evaluation_options
 from carml.jobs.uploads import open_job_dataset
@@ -36,27 +38,28 @@ from predictors.base import ItemPrediction
 POLL_INTERVAL_S = 0.25
 
 
-class _ShardSkipped(Exception):
-    """The shard has nothing to do (already finished, or its job is cancelled)."""
-
-
-def _start(settings: Settings, job_id: str, shard_index: int, worker_id: str) -> tuple[Job, JobShard, str]:
+def _start(settings: Settings, job_id: str, shard_index: int, worker_id: str) -> tuple[Job, JobShard, str] | None:
+    """Claim a shard for this worker; None when there is nothing to run (ended, or its job is ending)."""
     with session_scope(settings.database) as session:
-        job = session.get(Job, job_id, with_for_update=True)
+        job = locked_job(session, job_id)
         if job is None:
             raise CarmlError(f"job {job_id} does not exist")
         shard = next(s for s in job.shards if s.index == shard_index)
-        if JobStatus(shard.status).final or JobStatus(job.status).final:
-            raise _ShardSkipped
-        if job.cancel_requested:
-            shard.status = JobStatus.CANCELLED
-            raise _ShardSkipped
-        model = session.get(RegisteredModel, job.model_id)
+        if JobStatus(shard.status).final:
+            return None
+        if JobStatus(job.status).final or job.cancel_requested:
+            shard.status, shard.finished_at = JobStatus.CANCELLED, utcnow()
+            settle(job)
+            return None
+        # A redelivered shard starts over: what it reported before its worker died no longer counts.
+        job.progress_done -= shard.items_done
+        shard.items_done = 0
+        shard.attempts += 1
         shard.status, shard.worker_id, shard.started_at = JobStatus.RUNNING, worker_id, utcnow()
         if job.status == JobStatus.QUEUED:
             job.status, job.started_at = JobStatus.RUNNING, utcnow()
-        expected_digest = model.manifest_sha256 if model else ""
-        return job, shard, expected_digest
+        model = session.get(RegisteredModel, job.model_id)
+        return job, shard, model.manifest_sha256 if model else ""
 
 
 class _ShardProgress:
@@ -66,7 +69,10 @@ class _ShardProgress:
         self.settings, self.job_id, self.shard_index = settings, job_id, shard_index
         self.reported = 0
         self.last_write = self.last_check = 0.0
-        self.cancelled = False
+        self.stopped = self.timed_out = False
+        # The time limit is enforced here, between batches, so the shard ends cleanly as TIMED_OUT;
+        # Celery's own limits are only a backstop for a batch that never returns.
+        self.deadline = time.monotonic() + settings.job_time_limit_s
 
     def __call__(self, done: int, total: int) -> None:
         if done == total or time.monotonic() - self.last_write >= POLL_INTERVAL_S:
@@ -84,19 +90,25 @@ class _ShardProgress:
             )
 
     def should_stop(self) -> bool:
-        if not self.cancelled and time.monotonic() - self.last_check >= POLL_INTERVAL_S:
+        """True once the job is cancelled or ended elsewhere (a sibling shard failed), or time is up."""
+        if time.monotonic() > self.deadline:
+            self.stopped = self.timed_out = True
+        if not self.stopped and time.monotonic() - self.last_check >= POLL_INTERVAL_S:
             self.last_check = time.monotonic()
             with session_scope(self.settings.database) as session:
-                self.cancelled = bool(session.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)))
-        return self.cancelled
+                cancel, status = session.execute(
+                    select(Job.cancel_requested, Job.status).where(Job.id == self.job_id)
+                ).one()
+            self.stopped = bool(cancel) or JobStatus(status).final
+        return self.stopped
 
 
 def run_shard(settings: Settings, job_id: str, shard_index: int, worker_id: str, models: ModelCache) -> str:
     """Run one shard and record everything it produced. Returns the shard's final status."""
-    try:
-        job, shard, expected_digest = _start(settings, job_id, shard_index, worker_id)
-    except _ShardSkipped:
+    claimed = _start(settings, job_id, shard_index, worker_id)
+    if claimed is None:
         return "skipped"
+    job, shard, expected_digest = claimed
     try:
         if job.kind == JobKind.PREDICT:
             from carml.jobs.predictions import run_prediction
@@ -105,8 +117,11 @@ def run_shard(settings: Settings, job_id: str, shard_index: int, worker_id: str,
             return JobStatus.SUCCEEDED
         return _run(settings, job, shard, expected_digest, worker_id, models)
     except CarmlError as exc:
-        fail_shard(settings, job_id, shard_index, JobStatus.FAILED, str(exc))
+        end_shard(settings, job_id, shard_index, JobStatus.FAILED, str(exc))
         return JobStatus.FAILED
+    except Exception as exc:  # any other failure (storage, framework, a bug) must still end the job, not strand it
+        end_shard(settings, job_id, shard_index, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def _run(
@@ -133,7 +148,11 @@ def _run(
             )
         progress.flush(partial.scored + len(partial.errors))
         if partial.cancelled:
-            fail_shard(settings, job.id, shard.index, JobStatus.CANCELLED, None)
+            if progress.timed_out:
+                limit = settings.job_time_limit_s
+                end_shard(settings, job.id, shard.index, JobStatus.TIMED_OUT, f"shard ran past the {limit} s limit")
+                return JobStatus.TIMED_OUT
+            end_shard(settings, job.id, shard.index, JobStatus.CANCELLED, None)
             return JobStatus.CANCELLED
         key = f"jobs/{job.id}/outputs/shard-{shard.index:04d}.jsonl"
         info = open_object_store(settings).put_file(key, outputs, content_type="application/x-ndjson")
@@ -174,17 +193,17 @@ def _jsonl_writer(stream: Any) -> Callable[[ItemPrediction, int | None], None]:
     return write
 
 
-def _timing_rows(job_id: str, shard_index: int, partial: EvaluationPartial) -> list[StageTiming]:
+def _timing_rows(job_id: str, shard_index: int, partial: EvaluationPartial) -> list[dict[str, Any]]:
     return [
-        StageTiming(
-            job_id=job_id,
-            shard_index=shard_index,
-            batch_index=i,
-            stage=stage,
-            items=batch["size"],
-            duration_ms=batch[stage],
-            warmup=batch["warmup"],
-        )
+        {
+            "job_id": job_id,
+            "shard_index": shard_index,
+            "batch_index": i,
+            "stage": stage,
+            "items": batch["size"],
+            "duration_ms": batch[stage],
+            "warmup": batch["warmup"],
+        }
         for i, batch in enumerate(partial.batches)
         for stage in STAGES
     ]
@@ -201,23 +220,26 @@ def finish_shard(
     output: OutputObject,
 ) -> None:
     """Record a shard's outcome; the shard that completes the job merges all of them, once."""
+    # Timings first, in their own transaction and in bulk: the locked one below must stay short.
     with session_scope(settings.database) as session:
-        job = session.get(Job, job_id, with_for_update=True)
+        session.execute(delete(StageTiming).where(StageTiming.job_id == job_id, StageTiming.shard_index == shard_index))
+        rows = _timing_rows(job_id, shard_index, partial)
+        if rows:
+            session.execute(insert(StageTiming), rows)
+    with session_scope(settings.database) as session:
+        job = locked_job(session, job_id)
         shard = next(s for s in job.shards if s.index == shard_index)
         if JobStatus(shard.status).final:
-            return  # a redelivered copy already finished this shard
+            return  # a redelivered copy already ended this shard
         # Rewrites, not appends: a shard that ran before (and died before this point) leaves no duplicates.
-        session.execute(delete(StageTiming).where(StageTiming.job_id == job_id, StageTiming.shard_index == shard_index))
         session.execute(
             delete(OutputObject).where(OutputObject.job_id == job_id, OutputObject.shard_index == shard_index)
         )
-        session.add_all(_timing_rows(job_id, shard_index, partial))
         session.add(output)
         shard.partial = {"partial": partial.to_json(), "record": record}
         shard.status, shard.finished_at = JobStatus.SUCCEEDED, utcnow()
         shard.model_cache_hit, shard.model_load_ms = cache_hit, load_ms
-        job.shards_finished += 1
-        if job.shards_finished == job.shard_count and not job.cancel_requested:
+        if settle(job):
             _merge(session, job)
 
 
@@ -258,14 +280,13 @@ def _merge(session: Any, job: Job) -> None:
     job.status, job.finished_at = JobStatus.SUCCEEDED, utcnow()
 
 
-def fail_shard(settings: Settings, job_id: str, shard_index: int, status: JobStatus, error: str | None) -> None:
-    """End a shard (and its job) as failed, cancelled or timed out; the job keeps no partial result."""
+def end_shard(settings: Settings, job_id: str, shard_index: int, status: JobStatus, error: str | None) -> None:
+    """End a shard as failed, cancelled or timed out; the job then ends too, keeping no partial result."""
     with session_scope(settings.database) as session:
-        job = session.get(Job, job_id, with_for_update=True)
+        job = locked_job(session, job_id)
         if job is None:
             return
         shard = next(s for s in job.shards if s.index == shard_index)
         if not JobStatus(shard.status).final:
             shard.status, shard.error, shard.finished_at = status, error, utcnow()
-        if not JobStatus(job.status).final:
-            job.status, job.error, job.finished_at = status, error, utcnow()
+        settle(job)

@@ -12,8 +12,16 @@ from typing import Any
 from carml.db.base import utcnow
 from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, Result
 from carml.db.session import session_scope
+from carml.jobs.locking import locked_job
 from carml.jobs.model_cache import ModelCache
-from carml.jobs.service import Enqueue, JobRequestError, register_model, require_live_tag, resolve_model
+from carml.jobs.service import (
+    Enqueue,
+    JobRequestError,
+    enqueue_shards,
+    register_model,
+    require_live_tag,
+    resolve_model,
+)
 from carml.settings import Settings
 from carml.storage import open_object_store
 from predictors.preprocessing import ItemError
@@ -76,7 +84,7 @@ def submit_prediction(settings: Settings, request: PredictionRequest, enqueue: E
             )
         )
         session.add(JobShard(job_id=job_id, index=0, item_start=0, item_stop=len(keys)))
-    enqueue(job_id, 0, request.hardware_tag)
+    enqueue_shards(settings, job_id, 1, request.hardware_tag, enqueue)
     return job_id
 
 
@@ -111,7 +119,7 @@ def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCa
     info = store.put_bytes(f"jobs/{job.id}/outputs/shard-0000.jsonl", body, content_type="application/x-ndjson")
     errors = [a for a in answers if "error" in a]
     with session_scope(settings.database) as session:
-        row = session.get(Job, job.id, with_for_update=True)
+        row = locked_job(session, job.id)
         shard = row.shards[0]
         if JobStatus(shard.status).final:
             return

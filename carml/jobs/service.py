@@ -17,6 +17,7 @@ from carml.db.models import Job, JobKind, JobShard, JobStatus, RegisteredDataset
 from carml.db.session import session_scope
 from carml.errors import CarmlError, NotFound
 from carml.evaluation.runner import EvaluationOptions
+from carml.jobs.locking import locked_job, settle
 from carml.jobs.uploads import open_job_dataset
 from carml.jobs.workers import live_workers
 from carml.manifest import LoadedManifest, ModelManifest
@@ -157,14 +158,14 @@ def submit_evaluation(settings: Settings, request: EvaluationRequest, enqueue: E
                     "manifest": str(loaded.source),
                 },
                 shard_count=len(ranges),
-                progress_total=total,
+                # Items refused while listing the dataset are reported (as errors) by the first shard.
+                progress_total=total + len(dataset.rejected),
             )
         )
         for index, (start, stop) in enumerate(ranges):
             session.add(JobShard(job_id=job_id, index=index, item_start=start, item_stop=stop))
     # NB: enqueue only after the rows the tasks read are committed.
-    for index in range(len(ranges)):
-        enqueue(job_id, index, request.hardware_tag)
+    enqueue_shards(settings, job_id, len(ranges), request.hardware_tag, enqueue)
     return job_id
 
 
@@ -200,7 +201,7 @@ def list_jobs(
     query = (
         select(Job)
         .options(selectinload(Job.result))
-        .order_by(Job.created_at.desc())
+        .order_by(Job.created_at.desc(), Job.id)
         .limit(min(limit, 500))
         .offset(offset)
     )
@@ -216,18 +217,33 @@ def list_jobs(
         return list(session.scalars(query))
 
 
-def cancel_job(settings: Settings, job_id: str) -> Job:
-    """Ask a job to stop. Queued work is cancelled at once; running shards stop after their current batch."""
+def cancel_job(settings: Settings, job_id: str) -> dict[str, Any]:
+    """Ask a job to stop and return its summary. With no shard running it ends at once; running shards stop
+    after their current batch, and the last of them ends the job."""
     with session_scope(settings.database) as session:
-        job = session.get(Job, job_id, with_for_update=True)
+        job = locked_job(session, job_id)
         if job is None:
             raise JobRequestError(f"no job {job_id!r}", field="job_id", status=404)
         if JobStatus(job.status).final:
             raise JobRequestError(f"job {job_id} has already finished ({job.status})", field="job_id", status=409)
         job.cancel_requested = True
-        if job.status == JobStatus.QUEUED:
-            job.status, job.finished_at = JobStatus.CANCELLED, utcnow()
-        return job
+        settle(job)
+        session.flush()
+        return job_summary(job)
+
+
+def enqueue_shards(settings: Settings, job_id: str, shard_count: int, hardware_tag: str, enqueue: Enqueue) -> None:
+    """Send every shard to its queue; if the broker refuses, the job fails at once rather than wait forever."""
+    try:
+        for index in range(shard_count):
+            enqueue(job_id, index, hardware_tag)
+    except Exception as exc:  # kombu/redis/amqp raise many types when the broker is unreachable
+        reason = f"could not enqueue the job: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        with session_scope(settings.database) as session:
+            job = locked_job(session, job_id)
+            if job is not None and not JobStatus(job.status).final:
+                job.status, job.error, job.finished_at = JobStatus.FAILED, reason, utcnow()
+        raise JobRequestError(f"{reason} (is the broker at {settings.broker} running?)", status=503) from None
 
 
 def job_summary(job: Job) -> dict[str, Any]:

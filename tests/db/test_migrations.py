@@ -116,6 +116,9 @@ def test_cli_upgrades_and_reports_the_revision(run_cli, database_url: str) -> No
     assert (code, out, err) == (0, f"{head} (head)\n", "")
 
     code, out, _ = run_cli("db", "downgrade", "-1", "--url", database_url)
+    previous = ScriptDirectory.from_config(migrate.alembic_config()).get_revision(head).down_revision
+    assert code == 0 and out.strip().endswith(f"downgraded to {previous}")
+    code, out, _ = run_cli("db", "downgrade", "base", "--url", database_url)
     assert code == 0 and out.strip().endswith("downgraded to base (no CarML tables)")
 
 

@@ -132,5 +132,4 @@ def get_job_route(job_id: str) -> dict[str, Any]:
 @blueprint.post("/jobs/<job_id>/cancel")
 def cancel_job_route(job_id: str) -> tuple[dict[str, Any], int]:
     """202: queued work is cancelled at once, running shards stop after their current batch; 409 if final."""
-    cancel_job(settings(), job_id_param(job_id))
-    return job_summary(get_job(settings(), job_id)), 202
+    return cancel_job(settings(), job_id_param(job_id)), 202

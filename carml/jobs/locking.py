@@ -1,0 +1,47 @@
+"""Job rows locked for the rest of a transaction, and the rule that settles a job from its shards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+
+from carml.db.base import utcnow
+from carml.db.models import Job, JobStatus
+
+
+def locked_job(session: Any, job_id: str) -> Job | None:
+    """The job, write-locked until the transaction ends (a row lock on PostgreSQL, the write lock on SQLite).
+
+    NB: a no-op UPDATE takes the lock on both backends. SELECT ... FOR UPDATE is ignored by SQLite, whose
+    driver starts the transaction only at the first write, so two shards could both read stale counts.
+    """
+    session.execute(
+        update(Job).where(Job.id == job_id).values(cancel_requested=Job.cancel_requested),
+        execution_options={"synchronize_session": False},
+    )
+    return session.get(Job, job_id, populate_existing=True)
+
+
+def settle(job: Job) -> bool:
+    """Bring a locked job's status in line with its shards. Returns True when it is ready to be merged.
+
+    A failed, timed-out or cancelled shard ends the job with that status; a cancel request ends it once
+    no shard is running; the job is merged when every shard succeeded.
+    """
+    statuses = [JobStatus(s.status) for s in job.shards]
+    job.shards_finished = statuses.count(JobStatus.SUCCEEDED)
+    if JobStatus(job.status).final:
+        return False
+    running = JobStatus.RUNNING in statuses
+    if job.cancel_requested and not running:
+        for shard in job.shards:
+            if shard.status == JobStatus.QUEUED:
+                shard.status, shard.finished_at = JobStatus.CANCELLED, utcnow()
+        job.status, job.finished_at = JobStatus.CANCELLED, utcnow()
+        return False
+    broken = next((s for s in job.shards if s.status in (JobStatus.FAILED, JobStatus.TIMED_OUT)), None)
+    if broken is not None:
+        job.status, job.error, job.finished_at = broken.status, broken.error, utcnow()
+        return False
+    return all(status == JobStatus.SUCCEEDED for status in statuses)
