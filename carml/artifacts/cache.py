@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from carml.artifacts.archive import Limits, select, unpack
 from carml.artifacts.fetchers import Fetcher, fetcher_for, load_fetchers
 from carml.artifacts.hashing import check_sha256, file_sha256
 from carml.artifacts.local import existing_file_path, pkg_path
-from carml.artifacts.store import BlobStore
+from carml.artifacts.store import BlobStore, blob_name
 from carml.errors import ArtifactError, CarmlError
 from carml.manifest.common import ArtifactRef
 from carml.settings import Settings
+from carml.storage import ObjectStore, StorageError
 
 
 class ArtifactCache:
@@ -20,8 +22,11 @@ class ArtifactCache:
     Cache layout: `blobs/<sha256>/<name>` (verified downloads), `unpacked/<sha256>/` (archive contents).
     """
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, shared: ObjectStore | None = None):
         self.settings = settings
+        # A deployment's object store as a second level: each remote artifact is fetched from its origin
+        # once, and workers on other machines copy it from the store (verified again, like any download).
+        self.shared = shared
         self.blobs = BlobStore(settings.cache_dir)
         self.unpacked_root = settings.cache_dir / "unpacked"
         self._fetchers: dict[str, Fetcher] | None = None  # plugins load on the first download, not before
@@ -76,6 +81,35 @@ class ArtifactCache:
         cached = self.blobs.lookup(ref.sha256, ref.url)
         if cached is not None:
             return cached
+        shared = self._from_shared(ref)
+        if shared is not None:
+            return shared
+        path = self._fetch(ref, scheme)
+        self._to_shared(ref, path)
+        return path
+
+    def _shared_key(self, ref: ArtifactRef) -> str:
+        return f"artifacts/{ref.sha256}/{blob_name(ref.url)}"
+
+    def _from_shared(self, ref: ArtifactRef) -> Path | None:
+        if self.shared is None or ref.sha256 is None:
+            return None
+        try:
+            with self.shared.open_stream(self._shared_key(ref)) as stream:
+                chunks = iter(lambda: stream.read(1 << 20), b"")
+                return self.blobs.put(chunks, ref.sha256, ref.url, self.settings.artifact_max_bytes)
+        except (StorageError, ArtifactError):
+            return None  # not there, unreachable or not matching its checksum: go to the origin
+
+    def _to_shared(self, ref: ArtifactRef, path: Path) -> None:
+        if self.shared is None:
+            return
+        with contextlib.suppress(StorageError):  # the shared level saves downloads; a job never fails for it
+            key = self._shared_key(ref)
+            if not self.shared.exists(key):
+                self.shared.put_file(key, path)
+
+    def _fetch(self, ref: ArtifactRef, scheme: str) -> Path:
         if self._fetchers is None:
             self._fetchers = load_fetchers()
         fetcher = fetcher_for(self._fetchers, scheme, ref.url)

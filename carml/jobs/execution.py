@@ -130,7 +130,7 @@ def _run(
     loaded = load_model_manifest(Path(job.parameters["manifest"]))
     if expected_digest and loaded.digest != expected_digest:
         raise CarmlError(f"the manifest {loaded.source} changed after the job was submitted; submit it again")
-    cache = ArtifactCache(settings)
+    cache = ArtifactCache(settings, shared=open_object_store(settings))
     dataset = open_job_dataset(settings, job.dataset_name or "")
     cached = models.get(loaded, cache, settings.device)
     progress = _ShardProgress(settings, job.id, shard.index)

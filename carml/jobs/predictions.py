@@ -96,9 +96,9 @@ def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCa
     from carml.manifest.loader import load_model_manifest
 
     loaded = load_model_manifest(Path(job.parameters["manifest"]))
-    cached = models.get(loaded, ArtifactCache(settings), settings.device)
-    predictor = cached.predictor
     store = open_object_store(settings)
+    cached = models.get(loaded, ArtifactCache(settings, shared=store), settings.device)
+    predictor = cached.predictor
     answers: list[dict[str, Any]] = []
     for entry in job.parameters["inputs"]:
         started = time.perf_counter()

@@ -159,3 +159,26 @@ def test_unreadable_ca_bundle_is_a_clear_error(
 )
 def test_blob_names_keep_the_extension_and_stay_safe(url: str, name: str) -> None:
     assert blob_name(url) == name
+
+
+def test_a_shared_object_store_spares_other_workers_the_download(
+    settings: Settings, manifest_dir: Path, http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    from carml.storage import LocalObjectStore
+
+    shared = LocalObjectStore(tmp_path / "deployment-store")
+    url = http_server.publish("models/big.onnx", PAYLOAD)
+    ref = ArtifactRef(url=url, sha256=_sha(PAYLOAD))
+    ArtifactCache(settings, shared=shared).resolve(ref, manifest_dir)  # the first worker fetches the origin
+    assert [o.key for o in shared.list("artifacts/")] == [f"artifacts/{ref.sha256}/big.onnx"]
+
+    http_server.stop()  # another machine, with an empty local cache, and the origin gone
+    other = replace(settings, cache_dir=tmp_path / "other-machine-cache")
+    path = ArtifactCache(other, shared=shared).resolve(ref, manifest_dir)
+    assert path.read_bytes() == PAYLOAD and path.is_relative_to(other.cache_dir)
+
+    shared.put_bytes(f"artifacts/{ref.sha256}/big.onnx", b"tampered")  # a bad shared copy is never used
+    third = replace(settings, cache_dir=tmp_path / "third-machine-cache")
+    with pytest.raises(ArtifactError):
+        ArtifactCache(third, shared=shared).resolve(ref, manifest_dir)
+    assert not any(p.is_file() and p.suffix == ".onnx" for p in third.cache_dir.rglob("*"))
