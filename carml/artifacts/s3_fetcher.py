@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from carml.artifacts.http_fetcher import ssl_context
 from carml.errors import ArtifactError
 from carml.settings import Settings
+from carml.storage.s3_errors import root_cause
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -18,42 +18,15 @@ _CREDENTIAL_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatc
 
 
 def _client(settings: Settings) -> Minio:
-    # Imported here: the minio SDK (and urllib3) is only needed once an s3:// artifact is resolved.
-    import minio
-    import urllib3
+    from carml.storage.s3_client import build_minio
 
-    # Our own pool so S3 honours the same timeout and CA bundle as https downloads.
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=settings.http_timeout_s, read=settings.http_timeout_s),
-        ssl_context=ssl_context(settings) if settings.s3_secure else None,
-        retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
-    )
-    return minio.Minio(
-        settings.s3_endpoint,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
-        secure=settings.s3_secure,
-        region=settings.s3_region,
-        http_client=http,
-    )
+    return build_minio(settings)
 
 
 def _credentials_hint(settings: Settings) -> str:
     if settings.s3_access_key is None or settings.s3_secret_key is None:
         return "no credentials are configured: set CARML_S3_ACCESS_KEY and CARML_S3_SECRET_KEY"
     return "check CARML_S3_ACCESS_KEY and CARML_S3_SECRET_KEY"
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost reason: urllib3 wraps 'Connection refused' in two layers of pool and retry details."""
-    while True:
-        inner = getattr(exc, "reason", None)
-        if not isinstance(inner, BaseException):
-            inner = exc.__cause__
-        if inner is None:
-            break
-        exc = inner
-    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def _error(url: str, bucket: str, key: str, exc: Exception, settings: Settings) -> ArtifactError:
@@ -79,7 +52,7 @@ def _error(url: str, bucket: str, key: str, exc: Exception, settings: Settings) 
         return ArtifactError(f"Could not fetch {url}: {where} sent an unexpected answer (HTTP {status}).")
     if isinstance(exc, HTTPError | OSError):
         return ArtifactError(
-            f"Could not fetch {url}: {where} could not be reached ({_root_cause(exc)}); check "
+            f"Could not fetch {url}: {where} could not be reached ({root_cause(exc)}); check "
             f"CARML_S3_ENDPOINT and CARML_S3_SECURE."
         )
     return ArtifactError(f"Could not fetch {url}: {exc}.")

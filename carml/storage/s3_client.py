@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def build_minio(settings: Settings, *, http_retries: int = 3) -> Minio:
-    """The same client `carml.artifacts.s3_fetcher` builds; `http_retries=0` leaves retrying to the caller."""
+    """The client for S3 artifacts and the S3 object store; `http_retries=0` leaves retrying to the caller."""
     # Imported here: the minio SDK (and urllib3) is only needed once S3 is actually used.
     import minio
     import urllib3

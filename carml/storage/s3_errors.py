@@ -34,7 +34,7 @@ def is_retryable(exc: Exception) -> bool:
     return status is not None and status >= 500
 
 
-def _root_cause(exc: BaseException) -> str:
+def root_cause(exc: BaseException) -> str:
     """The innermost reason: urllib3 wraps 'Connection refused' in layers of pool and retry details."""
     while True:
         inner = getattr(exc, "reason", None)
@@ -61,7 +61,7 @@ def storage_error(exc: Exception, *, action: str, key: str, store: str, endpoint
         return StorageError(f"{what}: the S3 endpoint {endpoint} answered {exc.code}{tries}: {exc.message}.")
     if isinstance(exc, HTTPError):
         return StorageError(
-            f"{what}: the S3 endpoint {endpoint} could not be reached{tries} ({_root_cause(exc)}); "
+            f"{what}: the S3 endpoint {endpoint} could not be reached{tries} ({root_cause(exc)}); "
             f"check CARML_S3_ENDPOINT and CARML_S3_SECURE."
         )
     status = _status(exc)
