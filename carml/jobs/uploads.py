@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +218,9 @@ def store_upload(settings: Settings, name: str, filename: str, data_path: Path, 
             os.link(data_path, path)
         except OSError:  # another file system, or links not allowed
             shutil.copyfile(data_path, path)
-        opened = _open_checked(path, name, safe, ArtifactCache(settings))
+        # Checked with a throw-away cache inside the temporary folder: an archive refused here leaves nothing
+        # unpacked in the shared artifact cache.
+        opened = _open_checked(path, name, safe, ArtifactCache(replace(settings, cache_dir=Path(folder) / "cache")))
         if existing is None:
             _publish(settings, name, f"{KEY_PREFIX}/{name}/{sha256}/{safe}", path, opened, owner)
     return {

@@ -121,3 +121,20 @@ def test_too_large_an_upload_is_a_413(app, client, settings, digits_zip) -> None
     assert response.status_code == 413
     assert response.json["error"]["status"] == 413 and "limit" in response.json["error"]["message"]
     assert _uploads(settings) == ([], [])
+
+
+def test_a_refused_archive_leaves_nothing_in_the_artifact_cache(client, settings, tmp_path) -> None:
+    import io
+    import zipfile
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("cats/notes.txt", "x" * 100_000)  # unpacks fine, but holds no usable item
+    response = client.post(
+        "/api/v1/datasets",
+        data={"name": "no-images", "file": (io.BytesIO(archive.getvalue()), "no-images.zip")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    unpacked = settings.cache_dir / "unpacked"
+    assert not unpacked.exists() or not any(p.is_file() for p in unpacked.rglob("*"))
