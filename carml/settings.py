@@ -123,6 +123,12 @@ class Settings:
     )
     web_host: str = _env("CARML_WEB_HOST", _text, "Address the web app listens on.", default="127.0.0.1")
     web_port: int = _env("CARML_WEB_PORT", _int, "Port the web app listens on.", default=8080)
+    secret_key: str = _env(
+        "CARML_SECRET_KEY",
+        _text,
+        "Signs web sessions; give every web process the same one (random if unset).",
+        default="",
+    )
     # --- remote artifacts and S3/MinIO: https downloads and s3:// objects.
     http_timeout_s: int = _env("CARML_HTTP_TIMEOUT_S", _int, "Connect/read timeout of downloads.", default=30)
     s3_endpoint: str = _env("CARML_S3_ENDPOINT", _text, "S3/MinIO endpoint, host:port.", default="127.0.0.1:9000")

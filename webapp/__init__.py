@@ -1,4 +1,4 @@
-"""CarML's Flask web application: the REST API under /api/v1 and its OpenAPI document.
+"""CarML's Flask web application: the web pages, the REST API under /api/v1 and its OpenAPI document.
 
 `create_app` builds the app without connecting to anything: the database, the object store and the
 broker are reached on the first request that needs them.
@@ -19,6 +19,7 @@ MAX_UPLOAD_BYTES = 512 * 1024**2
 def create_app(settings: Settings | None = None, enqueue: Enqueue | None = None) -> Flask:
     """The web app for `settings` (default: the environment); `enqueue` defaults to the Celery broker's."""
     from webapp.api import register_api
+    from webapp.ui import register_ui
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES
@@ -27,4 +28,5 @@ def create_app(settings: Settings | None = None, enqueue: Enqueue | None = None)
     app.extensions[SETTINGS_KEY] = settings
     app.extensions[ENQUEUE_KEY] = enqueue or LazyEnqueue(settings)
     register_api(app)
+    register_ui(app)  # the web pages; their sessions are signed with CARML_SECRET_KEY (random if unset)
     return app
