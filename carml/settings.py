@@ -42,6 +42,10 @@ def _paths(name: str, value: str) -> tuple[Path, ...]:
     return tuple(Path(p).expanduser() for p in value.split(os.pathsep) if p)
 
 
+def _csv(name: str, value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 def _bool(name: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -131,6 +135,12 @@ class Settings:
     )
     # --- remote artifacts and S3/MinIO: https downloads and s3:// objects.
     http_timeout_s: int = _env("CARML_HTTP_TIMEOUT_S", _int, "Connect/read timeout of downloads.", default=30)
+    url_allowlist: tuple[str, ...] = _env(
+        "CARML_URL_ALLOWLIST",
+        _csv,
+        "Hosts or networks (CIDR) that input URLs may reach although not public.",
+        default=(),
+    )
     s3_endpoint: str = _env("CARML_S3_ENDPOINT", _text, "S3/MinIO endpoint, host:port.", default="127.0.0.1:9000")
     s3_access_key: str | None = _env("CARML_S3_ACCESS_KEY", _optional_text, "S3 access key.", default=None)
     s3_secret_key: str | None = _env("CARML_S3_SECRET_KEY", _optional_text, "S3 secret key.", default=None)

@@ -173,7 +173,13 @@ def carml_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("carml-site")
     # Only the embedded default: no database, broker or object store configured, a private home folder.
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARML_")}
-    env.update(CARML_HOME=str(folder / "home"), CARML_CACHE_DIR=str(folder / "cache"), CARML_WORKER_HEARTBEAT_S="1")
+    env.update(
+        CARML_HOME=str(folder / "home"),
+        CARML_CACHE_DIR=str(folder / "cache"),
+        CARML_WORKER_HEARTBEAT_S="1",
+        # The URL test serves its image on loopback, which input URLs may reach only when allow-listed.
+        CARML_URL_ALLOWLIST="127.0.0.1",
+    )
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = folder / "up.log"

@@ -136,3 +136,27 @@ def test_every_page_renders(browser, carml_site, screenshot, open_page, page: st
     assert open_page(f"/{page}") == 200
     assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
     screenshot(browser, page.replace("/", "-") or "catalog")
+
+
+def test_try_it_predicts_a_pasted_image_url(browser, carml_site, tmp_path) -> None:
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    images, labels = load_digits_split("test")
+    Image.fromarray(images[3]).resize((32, 32), Image.Resampling.NEAREST).save(tmp_path / "digit.png")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        browser.get(f"{carml_site}/try")
+        _choose(browser, "model", "digits-cnn")
+        _choose(browser, "framework", "pytorch")
+        browser.find_element(By.ID, "url").send_keys(f"http://127.0.0.1:{server.server_address[1]}/digit.png")
+        browser.find_element(By.ID, "try-submit").click()
+        _wait(browser, _job_ended)
+        top = browser.find_element(By.CSS_SELECTOR, ".topk-bars li[data-label]")
+        assert top.get_attribute("data-label") == str(labels[3])
+    finally:
+        server.shutdown()
+        server.server_close()

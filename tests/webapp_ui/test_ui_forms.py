@@ -45,8 +45,10 @@ def test_try_submits_uploaded_files(client, token, enqueued) -> None:
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({}, "file", "upload a file or choose a sample"),
-        ({"sample": "digit-1.png", "file": (io.BytesIO(b"x"), "x.png")}, "sample", "not both"),
+        ({}, "file", "upload a file, paste an image URL or choose a sample"),
+        ({"sample": "digit-1.png", "file": (io.BytesIO(b"x"), "x.png")}, "sample", "give one input"),
+        ({"url": "http://127.0.0.1/secret.png"}, "url", "127.0.0.1, a loopback address"),
+        ({"url": "file:///etc/passwd"}, "url", "only http and https"),
         ({"sample": "../../etc/passwd"}, "sample", "no sample named"),
         ({"sample": "digit-1.png", "model": ""}, "model", "choose a model"),
         ({"sample": "digit-1.png", "model": "no-such-model"}, "model", "unknown model"),

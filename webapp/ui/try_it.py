@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from carml.catalog import Catalog
 from carml.jobs.predictions import MAX_INPUT_BYTES, MAX_INPUTS, PredictionRequest, submit_prediction
 from carml.jobs.service import JobRequestError
+from carml.url_inputs import UrlRefused, fetch_input_url
 from webapp.api.params import file_name
 from webapp.context import enqueue, settings
 from webapp.ui.forms import Form, hardware_tag, live_tags, model_choices
@@ -17,7 +18,7 @@ from webapp.ui.samples import find_sample, list_samples, sample_bytes
 
 blueprint = ui_blueprint("ui_try", __name__)
 
-FIELDS = ("model", "framework", "sample", "hardware_tag", "top_k")
+FIELDS = ("model", "framework", "url", "sample", "hardware_tag", "top_k")
 MAX_TOP_K = 1000
 OWNER = "local"  # until accounts exist
 
@@ -39,12 +40,19 @@ def _render(form: Form, status: int = 200) -> tuple[str, int]:
 
 
 def _inputs(form: Form) -> list[tuple[str, bytes]]:
-    """The uploaded files, or the chosen sample; each problem is recorded on the file or sample field."""
+    """The uploaded files, a fetched URL, or the chosen sample; each problem is recorded on its field."""
     files = [f for f in request.files.getlist("file") if f.filename]
     sample = form.values.get("sample")
-    if files and sample:
-        form.error("sample", "choose a sample or upload a file, not both")
+    url = (form.values.get("url") or "").strip()
+    if sum(map(bool, (files, sample, url))) > 1:
+        form.error("sample" if sample else "url", "give one input: a file, an image URL or a sample")
         return []
+    if url:
+        try:
+            return [fetch_input_url(url, settings(), MAX_INPUT_BYTES)]
+        except UrlRefused as exc:
+            form.error("url", str(exc))
+            return []
     if sample:
         data = sample_bytes(settings(), sample)
         if data is None:
@@ -52,7 +60,7 @@ def _inputs(form: Form) -> list[tuple[str, bytes]]:
             return []
         return [(sample, data)]
     if not files:
-        form.error("file", "upload a file or choose a sample")
+        form.error("file", "upload a file, paste an image URL or choose a sample")
         return []
     if len(files) > MAX_INPUTS:
         form.error("file", f"at most {MAX_INPUTS} files at once")
