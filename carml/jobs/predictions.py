@@ -88,6 +88,35 @@ def submit_prediction(settings: Settings, request: PredictionRequest, enqueue: E
     return job_id
 
 
+def _predict_one(predictor: Any, store: Any, entry: dict[str, str], top_k: int | None) -> dict[str, Any]:
+    """One stored input's answer with its stage timings (fetch, preprocess, predict, postprocess), or its error."""
+    stages: dict[str, float] = {}
+    started = mark = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        stages[stage], mark = (now - mark) * 1000, now
+
+    try:
+        data = store.get_bytes(entry["key"])
+        lap("fetch")
+        prepared = predictor.preprocess(entry["name"], data)  # decode and the manifest's preprocessing
+        lap("preprocess")
+        raw = predictor.predict([prepared])[0]
+        lap("predict")
+        predictor.top_k = top_k
+        answer: dict[str, Any] = predictor.postprocess(prepared, raw).to_json()
+        lap("postprocess")
+    except ItemError as exc:
+        return {"item": entry["name"], "error": str(exc)}
+    except Exception as exc:  # a framework error on one input: report it with the others
+        return {"item": entry["name"], "error": f"prediction failed: {type(exc).__name__}: {exc}"}
+    finally:
+        predictor.top_k = None
+    return {**answer, "latency_ms": (time.perf_counter() - started) * 1000, "stages_ms": stages}
+
+
 def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCache) -> None:
     """Predict every stored input of a prediction job and record the answers (worker side)."""
     from pathlib import Path
@@ -99,22 +128,8 @@ def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCa
     store = open_object_store(settings)
     cached = models.get(loaded, ArtifactCache(settings, shared=store), settings.device)
     predictor = cached.predictor
-    answers: list[dict[str, Any]] = []
-    for entry in job.parameters["inputs"]:
-        started = time.perf_counter()
-        try:
-            prepared = predictor.preprocess(entry["name"], store.get_bytes(entry["key"]))
-            raw = predictor.predict([prepared])[0]
-            predictor.top_k = job.parameters.get("top_k")
-            answer: dict[str, Any] = predictor.postprocess(prepared, raw).to_json()
-            answer["latency_ms"] = (time.perf_counter() - started) * 1000
-        except ItemError as exc:
-            answer = {"item": entry["name"], "error": str(exc)}
-        except Exception as exc:  # a framework error on one input: report it with the others
-            answer = {"item": entry["name"], "error": f"prediction failed: {type(exc).__name__}: {exc}"}
-        finally:
-            predictor.top_k = None
-        answers.append(answer)
+    top_k = job.parameters.get("top_k")
+    answers = [_predict_one(predictor, store, entry, top_k) for entry in job.parameters["inputs"]]
     body = "".join(json.dumps(a) + "\n" for a in answers).encode()
     info = store.put_bytes(f"jobs/{job.id}/outputs/shard-0000.jsonl", body, content_type="application/x-ndjson")
     errors = [a for a in answers if "error" in a]

@@ -38,6 +38,10 @@ def test_try_it_predicts_an_uploaded_digit(browser, carml_site, screenshot, tmp_
     top = browser.find_element(By.CSS_SELECTOR, ".topk-bars li[data-label]")
     assert top.get_attribute("data-label") == str(labels[7])
     assert float(top.get_attribute("data-score")) > 0.5
+    stages = [
+        e.get_attribute("data-stage") for e in browser.find_elements(By.CSS_SELECTOR, "[data-stages] [data-stage]")
+    ]
+    assert stages == ["fetch", "preprocess", "predict", "postprocess"]
     browser.set_window_size(1280, 1200)
     screenshot(browser, "try-it-result")
     browser.set_window_size(1280, 900)

@@ -119,6 +119,7 @@ def prediction_view(settings: Settings, job: Job) -> list[dict[str, Any]]:
             "media_type": media_type(entry.get("name", "")),
             "error": answer.get("error"),
             "latency_ms": answer.get("latency_ms"),
+            "stages_ms": answer.get("stages_ms") or {},
             "outputs": outputs,
             "size": None,
             "duration_s": None,
