@@ -5,10 +5,8 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from carml.db.migrate import SchemaOutOfDate
-from carml.db.session import DatabaseError
-from carml.errors import CarmlError, NotFound
-from carml.storage import ObjectNotFound, StorageError
+from carml.errors import CarmlError
+from webapp.status import status_for
 
 
 class ApiError(Exception):
@@ -28,18 +26,7 @@ def _api_error(exc: ApiError) -> tuple[Response, int]:
 
 
 def _carml_error(exc: CarmlError) -> tuple[Response, int]:
-    # Service errors carry their own status (JobRequestError, UploadError); the rest are mapped by kind:
-    # a server part that is down or out of date is the service's fault (503), anything else the request's.
-    status = getattr(exc, "status", None)
-    if not isinstance(status, int):
-        if isinstance(exc, NotFound | ObjectNotFound):
-            status = 404
-        elif isinstance(exc, DatabaseError | SchemaOutOfDate | StorageError):
-            status = 503
-        else:
-            status = 400
-    if status >= 500:
-        current_app.logger.error("%s %s: %s", request.method, request.path, exc)
+    status = status_for(exc)
     return error_response(str(exc), status, getattr(exc, "field", None))
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from carml.db.migrate import SchemaOutOfDate
-from carml.db.session import DatabaseError
-from carml.errors import CarmlError, NotFound
-from carml.storage import ObjectNotFound, StorageError
+from carml.errors import CarmlError
+from webapp.status import status_for
 from webapp.ui.csrf import check_csrf
 
 # Scripts and styles come only from this server (the vendored Chart.js included); inline styles are allowed
@@ -54,17 +52,7 @@ def _http_error(exc: HTTPException) -> tuple[str, int]:
 
 
 def _carml_error(exc: CarmlError) -> tuple[str, int]:
-    # Same mapping as the API: service errors carry a status; a server part that is down is a 503.
-    status = getattr(exc, "status", None)
-    if not isinstance(status, int):
-        if isinstance(exc, NotFound | ObjectNotFound):
-            status = 404
-        elif isinstance(exc, DatabaseError | SchemaOutOfDate | StorageError):
-            status = 503
-        else:
-            status = 400
-    if status >= 500:
-        current_app.logger.error("%s %s: %s", request.method, request.path, exc)
+    status = status_for(exc)
     return error_page(str(exc), status)
 
 
