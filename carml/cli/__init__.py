@@ -14,9 +14,26 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from carml.cli import catalog_commands, db_commands, run_commands, service_commands, tool_commands, up_commands
+    from carml.cli import (
+        catalog_commands,
+        db_commands,
+        report_commands,
+        run_commands,
+        service_commands,
+        tool_commands,
+        up_commands,
+    )
 
-    for module in (catalog_commands, db_commands, run_commands, service_commands, tool_commands, up_commands):
+    modules = (
+        catalog_commands,
+        db_commands,
+        report_commands,
+        run_commands,
+        service_commands,
+        tool_commands,
+        up_commands,
+    )
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
 
