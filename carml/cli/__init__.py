@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from carml.errors import CarmlError
@@ -13,28 +15,21 @@ def cli() -> None:
     """CarML: try, validate and benchmark ML models across frameworks and hardware."""
 
 
-def _register() -> None:
-    from carml.cli import (
-        catalog_commands,
-        db_commands,
-        report_commands,
-        run_commands,
-        service_commands,
-        tool_commands,
-        up_commands,
-    )
+# Modules of carml.cli that define a COMMANDS list; imported when the CLI runs, not when carml.cli is imported.
+COMMAND_MODULES = (
+    "catalog_commands",
+    "db_commands",
+    "report_commands",
+    "run_commands",
+    "service_commands",
+    "tool_commands",
+    "up_commands",
+)
 
-    modules = (
-        catalog_commands,
-        db_commands,
-        report_commands,
-        run_commands,
-        service_commands,
-        tool_commands,
-        up_commands,
-    )
-    for module in modules:
-        for command in module.COMMANDS:
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        for command in importlib.import_module(f"carml.cli.{name}").COMMANDS:
             cli.add_command(command)
 
 

@@ -109,14 +109,16 @@ def test_a_long_job_can_be_cancelled_from_the_jobs_page(browser, carml_site, scr
     browser.get(f"{carml_site}/jobs")
     row = browser.find_element(By.CSS_SELECTOR, f"#jobs-table tr[data-job-id='{job_id}']")
     row.find_element(By.CSS_SELECTOR, ".cancel-form button").click()
-    _wait(
-        browser,
-        lambda b: (
+
+    def cancelled(b) -> bool:  # type: ignore[no-untyped-def]
+        # Reload rather than rely on the page's polling, which pauses while the browser reports the tab hidden.
+        b.refresh()
+        return (
             b.find_element(By.CSS_SELECTOR, f"#jobs-table tr[data-job-id='{job_id}']").get_attribute("data-status")
             == "cancelled"
-        ),
-        30,
-    )
+        )
+
+    WebDriverWait(browser, 30, poll_frequency=0.5).until(cancelled)
     row = browser.find_element(By.CSS_SELECTOR, f"#jobs-table tr[data-job-id='{job_id}']")
     done = int(row.find_element(By.CSS_SELECTOR, "[data-job-progress]").get_attribute("aria-valuenow"))
     assert done < 21_600

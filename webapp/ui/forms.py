@@ -87,5 +87,11 @@ def live_tags(settings: Settings) -> list[str]:
     return sorted({w.hardware_tag for w in live_workers(settings)})
 
 
+def default_hardware_tag(settings: Settings) -> str:
+    """The tag a new form proposes: `cpu` when a worker serves it, else the first live tag, else none."""
+    tags = live_tags(settings)
+    return "cpu" if "cpu" in tags else (tags[0] if tags else "")
+
+
 def hardware_tag(form: Form) -> str | None:
     return form.text("hardware_tag", HARDWARE_TAG, required=True, what="hardware tag")

@@ -12,7 +12,7 @@ from carml.jobs.service import JobRequestError
 from carml.url_inputs import UrlRefused, fetch_input_url
 from webapp.api.params import file_name
 from webapp.context import enqueue, settings
-from webapp.ui.forms import Form, hardware_tag, live_tags, model_choices
+from webapp.ui.forms import Form, default_hardware_tag, hardware_tag, live_tags, model_choices
 from webapp.ui.pages import ui_blueprint, upload_limit_message
 from webapp.ui.samples import find_sample, list_samples, sample_bytes
 
@@ -80,9 +80,7 @@ def _inputs(form: Form) -> list[tuple[str, bytes]]:
 def try_page() -> tuple[str, int]:
     """The form, prefilled from the query string (model, framework, sample, hardware_tag)."""
     form = Form.of(request.args, FIELDS)
-    if not form.values["hardware_tag"]:
-        tags = live_tags(settings())
-        form.values["hardware_tag"] = "cpu" if "cpu" in tags else (tags[0] if tags else "")
+    form.values["hardware_tag"] = form.values["hardware_tag"] or default_hardware_tag(settings())
     return _render(form)
 
 

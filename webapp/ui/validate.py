@@ -16,7 +16,7 @@ from carml.jobs.service import MAX_SHARDS, EvaluationRequest, JobRequestError, s
 from carml.jobs.uploads import UPLOAD_NAME, UploadError, list_uploads, store_upload
 from webapp.api.datasets import find_dataset
 from webapp.context import enqueue, settings
-from webapp.ui.forms import Form, hardware_tag, live_tags, model_choices
+from webapp.ui.forms import Form, default_hardware_tag, hardware_tag, live_tags, model_choices
 from webapp.ui.pages import error_page, ui_blueprint, upload_limit_message
 
 blueprint = ui_blueprint("ui_validate", __name__)
@@ -51,9 +51,7 @@ def validate_page() -> tuple[str, int]:
     form = Form.of(request.args, FIELDS)
     form.values["batch_size"] = form.values["batch_size"] or "32"
     form.values["shards"] = form.values["shards"] or "1"
-    if not form.values["hardware_tag"]:
-        tags = live_tags(settings())
-        form.values["hardware_tag"] = "cpu" if "cpu" in tags else (tags[0] if tags else "")
+    form.values["hardware_tag"] = form.values["hardware_tag"] or default_hardware_tag(settings())
     return _render(form)
 
 
