@@ -69,6 +69,33 @@ def _float(name: str, value: str) -> float:
         raise CarmlError(f"{name}={value!r}: expected a number") from None
 
 
+def _prices(name: str, value: str) -> dict[str, float]:
+    """`TAG=PRICE,...` (price per hour, in the deployment's currency) as a mapping."""
+    prices: dict[str, float] = {}
+    for part in _csv(name, value):
+        tag, sep, price = part.partition("=")
+        try:
+            amount = float(price)
+        except ValueError:
+            amount = -1.0
+        if not sep or not tag.strip() or amount < 0:
+            raise CarmlError(f"{name}: {part!r} is not TAG=PRICE with a price of at least 0 (e.g. cpu=0.10)")
+        prices[tag.strip()] = amount
+    return prices
+
+
+def _choice(*choices: str) -> Callable[[str, str], str]:
+    def parse(name: str, value: str) -> str:
+        if value not in choices:
+            raise CarmlError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+TRACE_LEVELS = ("none", "stage", "framework")
+
+
 def _env(variable: str, parse: Callable[[str, str], Any], help: str, **default: Any) -> Any:
     """A settings field bound to an environment variable."""
     return field(metadata={"env": variable, "parse": parse, "help": help}, **default)
@@ -160,6 +187,43 @@ class Settings:
     )
     archive_max_bytes: int = _env(
         "CARML_ARCHIVE_MAX_BYTES", _int, "Archives expanding to more bytes are refused.", default=8 * 1024**3
+    )
+
+    # --- measurement: tracing, hardware sampling, cost.
+    trace_level: str = _env(
+        "CARML_TRACE_LEVEL",
+        _choice(*TRACE_LEVELS),
+        "Spans kept per job: none, stage (job, shard, batch and stage spans) or framework (plus per-operator "
+        "timings from the framework's profiler).",
+        default="stage",
+    )
+    otlp_endpoint: str = _env(
+        "CARML_OTLP_ENDPOINT",
+        _text,
+        "OTLP/HTTP traces endpoint (e.g. http://jaeger:4318/v1/traces); empty keeps spans in the database only.",
+        default="",
+    )
+    trace_max_spans: int = _env(
+        "CARML_TRACE_MAX_SPANS",
+        _int,
+        "Most spans kept per shard; a longer run keeps its first batches' spans and counts the rest.",
+        default=20_000,
+    )
+    sample_interval_s: float = _env(
+        "CARML_SAMPLE_INTERVAL_S", _float, "How often workers read CPU, memory and GPU state during a run.", default=0.5
+    )
+    hardware_prices: dict[str, float] = _env(
+        "CARML_HARDWARE_PRICES",
+        _prices,
+        "Price per hour of each hardware tag, TAG=PRICE,... (e.g. cpu=0.10,nvidia-h100=3.50); gives cost per "
+        "1,000 items.",
+        default_factory=dict,
+    )
+    threads: int = _env(
+        "CARML_THREADS",
+        _int,
+        "Compute threads each model may use on a worker (0: the framework's default); `carml worker --threads`.",
+        default=0,
     )
 
     # ------------------------------------------------------------------ derived backends

@@ -21,6 +21,15 @@ class JobKind(StrEnum):
     EVALUATE = "evaluate"
 
 
+class Scenario(StrEnum):
+    """How a job measures: an accuracy pass over the dataset, or a LoadGen-style performance scenario."""
+
+    ACCURACY = "accuracy"
+    SINGLE_STREAM = "single-stream"
+    OFFLINE = "offline"
+    SERVER = "server"
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -86,8 +95,24 @@ class Worker(Base):
     gpu_driver: Mapped[str | None] = mapped_column(String(64))
     cuda_version: Mapped[str | None] = mapped_column(String(32))
     frameworks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    threads: Mapped[int | None] = mapped_column(Integer)  # compute threads per model, when limited (--threads)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_heartbeat: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Comparison(Base):
+    """One request fanned out over hardware tags, batch sizes, frameworks and models: each leg is a job."""
+
+    __tablename__ = "comparisons"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    dataset_name: Mapped[str] = mapped_column(String(255))
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the request as submitted, for the record
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    legs: Mapped[list[Job]] = relationship(back_populates="comparison", order_by="Job.comparison_leg")
 
 
 class Job(Base):
@@ -117,9 +142,15 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    scenario: Mapped[str] = mapped_column(String(32), default=Scenario.ACCURACY, server_default=Scenario.ACCURACY)
+    comparison_id: Mapped[str | None] = mapped_column(ForeignKey("comparisons.id", ondelete="SET NULL"), index=True)
+    comparison_leg: Mapped[int | None] = mapped_column(Integer)  # the leg's position in its comparison
+    trace_id: Mapped[str | None] = mapped_column(String(32), index=True)  # W3C trace id, 32 hex digits
+    price_per_hour: Mapped[float | None] = mapped_column(Float)  # the tag's configured price when submitted
 
     shards: Mapped[list[JobShard]] = relationship(back_populates="job", order_by="JobShard.index")
     result: Mapped[Result | None] = relationship(back_populates="job")
+    comparison: Mapped[Comparison | None] = relationship(back_populates="legs")
 
 
 class JobShard(Base):
@@ -169,6 +200,15 @@ class Result(Base):
     reproducibility: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error_items: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Performance scenarios: VALID/INVALID with reasons, and whether the measurement windows agreed.
+    scenario_outcome: Mapped[dict[str, Any] | None] = mapped_column()
+    valid: Mapped[bool | None] = mapped_column()
+    stable: Mapped[bool | None] = mapped_column()
+    # Sampled during the run (NVML on GPUs, the process on every worker); energy only where a counter exists.
+    hardware_metrics: Mapped[dict[str, Any] | None] = mapped_column()
+    energy_joules: Mapped[float | None] = mapped_column(Float)
+    joules_per_item: Mapped[float | None] = mapped_column(Float)
+    cost_per_1000_items: Mapped[float | None] = mapped_column(Float)
 
     job: Mapped[Job] = relationship(back_populates="result")
 
@@ -203,3 +243,43 @@ class OutputObject(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TraceSpan(Base):
+    """One finished OpenTelemetry span of a job's trace (submit, queue, shard, batch, stage, operator)."""
+
+    __tablename__ = "spans"
+    __table_args__ = (UniqueConstraint("trace_id", "span_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    trace_id: Mapped[str] = mapped_column(String(32), index=True)
+    span_id: Mapped[str] = mapped_column(String(16))
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    shard_index: Mapped[int | None] = mapped_column(Integer)
+    batch_index: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    duration_ms: Mapped[float] = mapped_column(Float)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class HardwareSample(Base):
+    """One reading of a worker's hardware while a shard ran: process CPU and memory, and each GPU's NVML state."""
+
+    __tablename__ = "hardware_samples"
+    __table_args__ = (Index("ix_hardware_samples_job_shard", "job_id", "shard_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    shard_index: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[str | None] = mapped_column(String(255))
+    taken_at: Mapped[datetime] = mapped_column()
+    elapsed_s: Mapped[float] = mapped_column(Float)  # since the shard started
+    cpu_percent: Mapped[float | None] = mapped_column(Float)  # of one core, as psutil counts: 200 = two cores busy
+    rss_mib: Mapped[float | None] = mapped_column(Float)
+    gpu_index: Mapped[int | None] = mapped_column(Integer)
+    gpu_utilization_percent: Mapped[float | None] = mapped_column(Float)
+    gpu_memory_used_mib: Mapped[float | None] = mapped_column(Float)
+    gpu_power_w: Mapped[float | None] = mapped_column(Float)
+    gpu_energy_j: Mapped[float | None] = mapped_column(Float)  # since the shard started, from NVML's counter
