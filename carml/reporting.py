@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import String, column, select, table
+from sqlalchemy import Boolean, String, column, select, table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
@@ -18,8 +18,13 @@ from carml.db.session import DatabaseError, engine_for
 from carml.errors import CarmlError
 from carml.settings import Settings
 
-# Typed so that SQLite's timestamp text reads back as aware datetimes, like PostgreSQL's.
-_TYPED: dict[str, TypeEngine[Any]] = {"created_at": UTCDateTime(), "finished_at": UTCDateTime()}
+# Typed so that SQLite's timestamp text reads back as aware datetimes and its 0/1 as booleans, like PostgreSQL's.
+_TYPED: dict[str, TypeEngine[Any]] = {
+    "created_at": UTCDateTime(),
+    "finished_at": UTCDateTime(),
+    "valid": Boolean(),
+    "stable": Boolean(),
+}
 
 
 @dataclass(frozen=True)

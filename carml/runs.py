@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,11 @@ from predictors.registry import get_predictor_class
 
 
 def open_predictor(
-    loaded: LoadedManifest[ModelManifest], cache: ArtifactCache, device: str = "auto"
+    loaded: LoadedManifest[ModelManifest], cache: ArtifactCache, device: str = "auto", threads: int = 0
 ) -> tuple[Predictor, float]:
-    """Resolve artifacts and labels, then load the model. Returns the predictor and the load time in ms."""
+    """Resolve artifacts and labels, then load the model. Returns the predictor and the load time in ms.
+
+    `threads` > 0 limits the framework's compute threads (a worker started with `--threads`)."""
     manifest = loaded.manifest
     predictor_class = get_predictor_class(manifest.framework.name)
     problems = predictor_class.check_manifest(manifest)
@@ -38,6 +41,7 @@ def open_predictor(
     model_path = cache.resolve(manifest.primary_artifact, loaded.folder)
     labels = {spec.name: read_labels(spec.labels, loaded.folder, cache.resolve) for spec in manifest.outputs}
     predictor = predictor_class(manifest, model_path, device)
+    predictor.threads = threads
     predictor.load(labels)
     return predictor, (time.perf_counter() - started) * 1000
 
@@ -56,6 +60,26 @@ def open_dataset_by_name(name: str, catalog: Catalog, cache: ArtifactCache) -> O
     return open_dataset(loaded, cache.resolve)
 
 
+@dataclass
+class LocalRun:
+    """A catalog model loaded in this process with the dataset it runs on (for `--local` runs)."""
+
+    model: LoadedManifest[ModelManifest]
+    dataset: OpenedDataset
+    predictor: Predictor
+    load_ms: float
+
+
+def open_local_run(settings: Settings, model: str, dataset: str, framework: str | None, device: str | None) -> LocalRun:
+    """Resolve the model and the dataset, then load the model; the caller closes `predictor`."""
+    catalog = Catalog.load(settings.manifest_dirs)
+    cache = ArtifactCache(settings)
+    loaded = catalog.model(model, framework)
+    opened = open_dataset_by_name(dataset, catalog, cache)
+    predictor, load_ms = open_predictor(loaded, cache, device or settings.device)
+    return LocalRun(loaded, opened, predictor, load_ms)
+
+
 def evaluate_model(
     settings: Settings,
     model: str,
@@ -69,18 +93,14 @@ def evaluate_model(
     on_prediction: OnPrediction | None = None,
 ) -> dict[str, Any]:
     """Evaluate a catalog model (or manifest file) on a dataset, in this process."""
-    catalog = Catalog.load(settings.manifest_dirs)
-    cache = ArtifactCache(settings)
-    loaded = catalog.model(model, framework)
-    opened = open_dataset_by_name(dataset, catalog, cache)
-    predictor, load_ms = open_predictor(loaded, cache, device or settings.device)
-    with predictor:
+    run = open_local_run(settings, model, dataset, framework, device)
+    with run.predictor:
         return evaluate(
-            loaded,
-            predictor,
-            opened,
+            run.model,
+            run.predictor,
+            run.dataset,
             options or EvaluationOptions(),
-            model_load_ms=load_ms,
+            model_load_ms=run.load_ms,
             progress=progress,
             should_stop=should_stop,
             on_prediction=on_prediction,

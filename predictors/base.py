@@ -22,6 +22,7 @@ from carml.manifest.model import ModelManifest
 from predictors.context import ItemContext
 from predictors.postprocessing import OutputAnswer, postprocess_output
 from predictors.preprocessing import ItemError, preprocess_input
+from predictors.profiling import OperatorProfiler
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Predictor(ABC):
         self.device: str | None = None
         self.labels: dict[str, list[str] | None] = {}
         self.top_k: int | None = None  # overrides the manifest's top_k when set
+        self.threads = 0  # compute threads for the framework when positive (set before `load`); 0: its default
         self._constants: dict[str, np.ndarray] = {
             c.name: np.full(c.shape, c.value, dtype=c.element_type) for c in manifest.constants
         }
@@ -166,6 +168,10 @@ class Predictor(ABC):
         if not batched:
             return [{name: outputs[name] for name in outputs}]
         return [{name: np.asarray(value)[i] for name, value in outputs.items()} for i in range(len(batch))]
+
+    def operator_profiler(self) -> OperatorProfiler | None:
+        """A profiler giving per-operator timings (trace level `framework`); None when the framework has none."""
+        return None
 
     def postprocess(self, item: PreparedItem, raw: dict[str, np.ndarray]) -> ItemPrediction:
         """One item's raw outputs -> answers; class scores come from the first classification output."""

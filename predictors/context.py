@@ -17,6 +17,8 @@ class ItemContext:
     sample_rate: int | None = None
     frame_samples: int | None = None
     duration_s: float | None = None
+    # Time spent in decode steps (images, audio), part of preprocessing: traces show it as its own span.
+    decode_ms: float = 0.0
 
     def apply_resize(self, factor_y: float, factor_x: float, offset_y: float = 0.0, offset_x: float = 0.0) -> None:
         """Compose one more resize (then shift) onto the mapping from original to model pixels."""

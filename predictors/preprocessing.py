@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 import wave
 from collections.abc import Callable
 from typing import Any
@@ -210,6 +211,9 @@ _STEP_RUNNERS: dict[type, Callable[[Any, Any, ItemContext], np.ndarray]] = {
 }
 
 
+_DECODE_STEPS = (Decode, DecodeAudio)
+
+
 def _check_shape(array: np.ndarray, spec: InputSpec) -> None:
     expected = spec.shape
     if len(expected) != array.ndim or any(e not in (-1, a) for e, a in zip(expected, array.shape, strict=True)):
@@ -223,7 +227,12 @@ def preprocess_input(spec: InputSpec, data: bytes | np.ndarray, ctx: ItemContext
     value: Any = data
     layout = "HWC"
     for step in spec.preprocessing:
-        value = _STEP_RUNNERS[type(step)](value, step, ctx)
+        if isinstance(step, _DECODE_STEPS):
+            started = time.perf_counter()
+            value = _STEP_RUNNERS[type(step)](value, step, ctx)
+            ctx.decode_ms += (time.perf_counter() - started) * 1000
+        else:
+            value = _STEP_RUNNERS[type(step)](value, step, ctx)
         if isinstance(step, Decode):
             layout = step.layout
     if not isinstance(value, np.ndarray):

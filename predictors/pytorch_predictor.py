@@ -7,12 +7,15 @@ torch 2.13's `torch.export.load` falls back to unrestricted unpickling when its 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from carml.errors import CarmlError, FrameworkUnavailable
-from predictors.base import Predictor, parse_device
+from predictors.base import Predictor, PreparedItem, parse_device
+from predictors.profiling import OperatorEvent, OperatorProfiler
 
 
 class PyTorchPredictor(Predictor):
@@ -31,6 +34,8 @@ class PyTorchPredictor(Predictor):
         chosen = f"cuda:{index}" if kind == "cuda" or (kind == "auto" and torch.cuda.is_available()) else "cpu"
         self._torch = torch
         self._device = torch.device(chosen)
+        if self.threads > 0:
+            torch.set_num_threads(self.threads)  # process-wide: a worker runs one thread budget for all its models
         try:
             self._module = torch.jit.load(str(self.model_path), map_location=self._device)
             self._module.eval()
@@ -59,3 +64,53 @@ class PyTorchPredictor(Predictor):
         self._module = None
         if self._device.type == "cuda":
             self._torch.cuda.empty_cache()
+
+    def operator_profiler(self) -> OperatorProfiler:
+        return _TorchOperatorProfiler(self)
+
+
+class _TorchOperatorProfiler(OperatorProfiler):
+    """torch.profiler around each batch: every aten operator (and CUDA kernel on GPUs), nested as torch nests them."""
+
+    def __init__(self, predictor: PyTorchPredictor):
+        self.predictor = predictor
+        self.events: list[OperatorEvent] = []
+
+    def predict(self, batch: Sequence[PreparedItem]) -> list[dict[str, np.ndarray]]:
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU]
+        if self.predictor._device.type == "cuda":
+            activities.append(ProfilerActivity.CUDA)
+        called_ns = time.time_ns()
+        with profile(activities=activities) as profiler:
+            outputs = self.predictor.predict(batch)
+        self.events.extend(_torch_events(profiler, called_ns, first_index=len(self.events)))
+        return outputs
+
+    def finish(self) -> list[OperatorEvent]:
+        events, self.events = self.events, []
+        return events
+
+
+def _torch_events(profiler: Any, called_ns: int, first_index: int) -> list[OperatorEvent]:
+    """The profiled operators with wall-clock times; `parent` indexes count from `first_index`."""
+    events = list(profiler.events() or [])
+    if not events:
+        return []
+    # Event times are microseconds after the trace's start; kineto knows that start on the wall clock.
+    try:
+        base_ns = int(profiler.profiler.kineto_results.trace_start_ns())
+    except AttributeError:  # an older torch: line the first operator up with the call instead
+        base_ns = called_ns - int(min(e.time_range.start for e in events) * 1000)
+    position = {event.id: first_index + i for i, event in enumerate(events)}
+    return [
+        OperatorEvent(
+            name=event.name,
+            start_ns=base_ns + int(event.time_range.start * 1000),
+            end_ns=base_ns + int(event.time_range.end * 1000),
+            parent=position.get(event.cpu_parent.id) if event.cpu_parent is not None else None,
+            attributes={"device": str(event.device_type).rsplit(".", 1)[-1].lower()},
+        )
+        for event in events
+    ]

@@ -39,6 +39,8 @@ class TensorFlowPredictor(Predictor):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's start-up banner is not for our users
         import tensorflow as tf
 
+        if self.threads > 0:
+            _limit_tensorflow_threads(tf, self.threads)
         kind, index = parse_device(device)
         gpus = tf.config.list_physical_devices("GPU")
         if kind == "cuda" and len(gpus) <= index:
@@ -91,3 +93,16 @@ class TensorFlowPredictor(Predictor):
 
     def _close(self) -> None:
         self._compiled = self._keras_model = self._signature = self._keep_alive = None
+
+
+def _limit_tensorflow_threads(tf: Any, threads: int) -> None:
+    """TensorFlow's thread pools can be sized only before its runtime starts; later calls raise RuntimeError.
+
+    `carml worker --threads` also sets TF_NUM_INTRAOP_THREADS before TensorFlow is imported, which covers a
+    runtime another model already started in this process.
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass

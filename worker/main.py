@@ -18,6 +18,20 @@ from carml.settings import Settings
 from worker.celery_app import celery_enqueuer, create_celery_app, queue_for
 
 
+def limit_compute_threads(threads: int) -> None:
+    """Size every framework's thread pool for this process and its children, before any framework is imported.
+
+    The predictors size the pools they control from CARML_THREADS; the variables below cover the BLAS/OpenMP
+    runtimes underneath and TensorFlow's, which read them once, at start-up.
+    """
+    import os
+
+    for variable in ("CARML_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+
+
 def resolve_hardware_tag(requested: str) -> str:
     """`auto` asks NVML for the GPU model (`cpu` when there is no NVIDIA library or GPU, which is normal)."""
     return hardware.detect_hardware_tag() if requested == "auto" else requested

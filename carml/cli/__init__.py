@@ -18,7 +18,9 @@ def cli() -> None:
 # Modules of carml.cli that define a COMMANDS list; imported when the CLI runs, not when carml.cli is imported.
 COMMAND_MODULES = (
     "catalog_commands",
+    "compare_commands",
     "db_commands",
+    "recommend_commands",
     "report_commands",
     "run_commands",
     "service_commands",

@@ -13,13 +13,14 @@ from typing import Any
 import click
 
 from carml.cli.output import percent, print_json, print_table
+from carml.cli.scenarios import ScenarioFlags, evaluate_locally, option_errors, scenario_flags
 from carml.datasets import looks_like_dataset_path
 from carml.db.models import JobStatus
 from carml.evaluation.runner import EvaluationOptions, OnPrediction
 from carml.jobs.predictions import PredictionRequest, submit_prediction
 from carml.jobs.service import EvaluationRequest, submit_evaluation
 from carml.runs import evaluate_model, predict_files
-from carml.settings import Settings, load_settings
+from carml.settings import TRACE_LEVELS, Settings, load_settings
 from predictors.base import ItemPrediction
 
 framework_option = click.option("--framework", "-f", help="Framework, when the model is published for several.")
@@ -198,9 +199,11 @@ def _print_evaluation(result: dict[str, Any]) -> None:
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
-    help="Batches run before timing starts (still scored).",
+    help="Batches (scenarios: queries) run before timing starts (still scored).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --shuffle.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for --shuffle, or of a scenario's sample order."
+)
 @click.option("--shuffle", is_flag=True, help="Visit items in a seeded random order.")
 @device_option
 @click.option(
@@ -219,6 +222,12 @@ def _print_evaluation(result: dict[str, Any]) -> None:
     help="Split the items into this many tasks, run in parallel by the tag's workers.",
 )
 @click.option("--no-wait", is_flag=True, help="Print the job id and return instead of following the job.")
+@click.option(
+    "--trace-level",
+    type=click.Choice(TRACE_LEVELS),
+    help="Spans kept for this job: none, stage or framework (default: CARML_TRACE_LEVEL).",
+)
+@scenario_flags
 def evaluate_command(
     model: str,
     dataset: str,
@@ -235,8 +244,14 @@ def evaluate_command(
     hardware_tag: str,
     shards: int,
     no_wait: bool,
+    trace_level: str | None,
+    scenario: ScenarioFlags,
 ) -> None:
-    """Measure MODEL's accuracy, latency and throughput on a dataset (as a job, or --local)."""
+    """Measure MODEL's accuracy, latency and throughput on a dataset (as a job, or --local).
+
+    With --scenario, run a LoadGen-style performance scenario instead and print its verdict."""
+    if local and trace_level:
+        raise click.UsageError("--trace-level applies to jobs; --local runs are not traced")
     if not local:
         if predictions or shuffle or device:
             raise click.UsageError("--predictions, --shuffle and --device apply to --local runs")
@@ -251,8 +266,19 @@ def evaluate_command(
             limit=limit,
             shards=shards,
             warmup_batches=warmup,
+            trace_level=trace_level,
+            **scenario.request_fields(seed),
         )
-        _submit_and_follow(lambda settings, enqueue: submit_evaluation(settings, request, enqueue), no_wait, as_json)
+        with option_errors():  # a refused scenario value names its option
+            _submit_and_follow(
+                lambda settings, enqueue: submit_evaluation(settings, request, enqueue), no_wait, as_json
+            )
+        return
+    if scenario.performance:
+        if predictions or shuffle:
+            raise click.UsageError("--predictions and --shuffle apply to accuracy runs")
+        common = {"framework": framework, "device": device, "batch_size": batch_size, "limit": limit}
+        evaluate_locally(model, dataset, scenario, seed=seed, warmup=warmup, as_json=as_json, **common)
         return
     options = EvaluationOptions(batch_size=batch_size, limit=limit, warmup_batches=warmup, seed=seed, shuffle=shuffle)
     bar = _ProgressBar(f"{model} on {dataset}")

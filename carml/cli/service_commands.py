@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from carml.cli.output import percent, print_json, print_table
+from carml.cli.scenarios import print_scenario_outcome
 from carml.db.migrate import require_current
 from carml.db.models import JobStatus
 from carml.jobs.service import cancel_job, get_job, job_summary, list_jobs
@@ -29,14 +30,22 @@ from carml.settings import Settings, load_settings
     show_default=True,
     help="Worker processes (each loads its own models).",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Limit each model to this many compute threads (CARML_THREADS); name the tag after it, e.g. cpu-1thread.",
+)
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker_command(hardware: str, concurrency: int, loglevel: str) -> None:
+def worker_command(hardware: str, concurrency: int, threads: int | None, loglevel: str) -> None:
     """Run a worker that executes jobs queued for one hardware tag."""
     import os
 
     from carml import hardware as machine
-    from worker.main import resolve_hardware_tag, run_worker, run_worker_per_gpu
+    from worker.main import limit_compute_threads, resolve_hardware_tag, run_worker, run_worker_per_gpu
 
+    if threads is not None:
+        limit_compute_threads(threads)
     settings = load_settings()
     tag = resolve_hardware_tag(hardware)
     gpu_count = len(machine.gpus()) if tag.startswith("nvidia-") else 0
@@ -110,7 +119,8 @@ def print_job(summary: dict[str, Any]) -> None:
     click.echo(
         f"job {summary['id']} ({summary['kind']}) {summary['status']}: {summary['model']} "
         f"({summary['framework']}) on {summary['dataset']}, hardware {summary['hardware_tag']}, "
-        f"{summary['progress']['done']}/{summary['progress']['total']} items"
+        f"{summary['progress']['done']}/{summary['progress']['total']} "
+        + ("% of the minimum run" if summary.get("scenario", "accuracy") != "accuracy" else "items")
     )
     if summary["error"]:
         click.echo(f"  error: {summary['error']}")
@@ -126,6 +136,8 @@ def print_job(summary: dict[str, Any]) -> None:
                 f"  latency p50 {latency['p50']:.2f} ms  p90 {latency['p90']:.2f} ms  p99 {latency['p99']:.2f} ms"
                 f"  throughput {result['throughput_items_per_s'] or 0:.1f} items/s"
             )
+        if result.get("scenario_outcome"):
+            print_scenario_outcome(result["scenario_outcome"])
 
 
 def follow_job(settings: Settings, job_id: str, show_progress: bool, poll_s: float = 0.2) -> dict[str, Any]:

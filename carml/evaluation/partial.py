@@ -34,6 +34,7 @@ class EvaluationPartial:
     timed_window: tuple[float, float] | None = None  # epoch seconds bounding the timed batches
     wall_s: float = 0.0
     cancelled: bool = False
+    scenario: dict[str, Any] | None = None  # a performance scenario's outcome (carml.evaluation.scenarios)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,6 +49,13 @@ class EvaluationPartial:
         measured = [b for b in self.batches if not b["warmup"]]
         return measured or list(self.batches)
 
+    def timed_items(self) -> int:
+        """Items the timed batches answered. A scenario keeps an evenly spaced sample of its queries' records
+        (however long it ran), so its own count is the true one."""
+        if self.scenario is not None:
+            return int(self.scenario["timed_samples"])
+        return sum(b["size"] for b in self.timed_batches())
+
 
 def summarize(partials: Sequence[EvaluationPartial]) -> dict[str, Any]:
     """Accuracy, latency and throughput of one or more partials as if they were a single run."""
@@ -59,7 +67,7 @@ def summarize(partials: Sequence[EvaluationPartial]) -> dict[str, Any]:
     timed = [row for p in partials for row in p.timed_batches()]
     stages = {stage: latency_summary([row[stage] for row in timed]) for stage in STAGES}
     windows = [p.timed_window for p in partials if p.timed_window is not None]
-    timed_items = sum(row["size"] for row in timed)
+    timed_items = sum(p.timed_items() for p in partials)
     span = (max(w[1] for w in windows) - min(w[0] for w in windows)) if windows else 0.0
     warmup_rows = [row for p in partials for row in p.batches if row["warmup"]]
     errors = [e for p in partials for e in p.errors]

@@ -29,11 +29,13 @@ class PreparedBatch:
     errors: list[tuple[str, str]] = field(default_factory=list)
     load_ms: float = 0.0
     preprocess_ms: float = 0.0
+    decode_ms: float = 0.0  # the part of preprocess_ms spent in decode steps
+    started_at: float = 0.0  # epoch seconds when reading began (traces place the input stages from it)
 
 
 def prepare_batch(predictor: Predictor, items: Sequence[DatasetItem]) -> PreparedBatch:
     """Read and preprocess items; a bad item is recorded with its reason and skipped."""
-    batch = PreparedBatch()
+    batch = PreparedBatch(started_at=time.time())
     for item in items:
         started = time.perf_counter()
         try:
@@ -45,8 +47,10 @@ def prepare_batch(predictor: Predictor, items: Sequence[DatasetItem]) -> Prepare
             batch.load_ms += (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         try:
-            batch.items.append(predictor.preprocess(item.item_id, data))
+            prepared = predictor.preprocess(item.item_id, data)
+            batch.items.append(prepared)
             batch.true_classes.append(item.label)
+            batch.decode_ms += prepared.context.decode_ms
         except READ_ERRORS as exc:
             batch.errors.append((item.item_id, str(exc)))
         finally:

@@ -8,6 +8,7 @@ transaction, so the merge happens once even when shards race.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -24,14 +25,25 @@ from carml.db.session import session_scope
 from carml.errors import CarmlError
 from carml.evaluation.partial import STAGES, EvaluationPartial, summarize
 from carml.evaluation.record import reproducibility_record
-from carml.evaluation.runner import run_partial
 from carml.jobs.locking import locked_job, settle
 from carml.jobs.model_cache import ModelCache
+from carml.jobs.scenario_execution import (
+    job_runner,
+    output_items,
+    progress_done,
+    scenario_columns,
+    scenario_record,
+    scenario_summary,
+)
 from carml.jobs.service import evaluation_options
 from carml.jobs.uploads import open_job_dataset
 from carml.manifest.loader import load_model_manifest
+from carml.monitoring.records import replace_samples
+from carml.monitoring.shard import ShardHardware, ShardSampler
+from carml.monitoring.summary import job_hardware
 from carml.settings import Settings
 from carml.storage import open_object_store
+from carml.tracing.shard_trace import ShardTrace
 from predictors.base import ItemPrediction
 
 # Progress and cancellation reach the database at most this often per shard.
@@ -132,12 +144,18 @@ def _run(
         raise CarmlError(f"the manifest {loaded.source} changed after the job was submitted; submit it again")
     cache = ArtifactCache(settings, shared=open_object_store(settings))
     dataset = open_job_dataset(settings, job.dataset_name or "")
-    cached = models.get(loaded, cache, settings.device)
+    trace = ShardTrace.begin(settings, job, shard, worker_id)
+    cached = models.get(loaded, cache, settings.device, settings.threads)
+    trace.model_loaded(cached)
     progress = _ShardProgress(settings, job.id, shard.index)
     with tempfile.TemporaryDirectory(prefix="carml-shard-") as folder:
         outputs = Path(folder) / "predictions.jsonl"
-        with outputs.open("w", encoding="utf-8") as stream:
-            partial = run_partial(
+        with (
+            outputs.open("w", encoding="utf-8") as stream,
+            ShardSampler(settings, cached.predictor.device, worker_id) as sampler,
+            contextlib.closing(trace),  # stops a framework profiler however the run ends
+        ):
+            partial = job_runner(job)(  # run_partial, or a performance scenario (carml.jobs.scenario_execution)
                 cached.predictor,
                 dataset,
                 evaluation_options(job),
@@ -145,8 +163,10 @@ def _run(
                 progress=progress,
                 should_stop=progress.should_stop,
                 on_prediction=_jsonl_writer(stream),
+                predict=trace.predict_function(cached.predictor),
             )
-        progress.flush(partial.scored + len(partial.errors))
+        hardware = sampler.finish(partial)
+        progress.flush(progress_done(job, partial, progress.reported))
         if partial.cancelled:
             if progress.timed_out:
                 limit = settings.job_time_limit_s
@@ -155,6 +175,7 @@ def _run(
             end_shard(settings, job.id, shard.index, JobStatus.CANCELLED, None)
             return JobStatus.CANCELLED
         key = f"jobs/{job.id}/outputs/shard-{shard.index:04d}.jsonl"
+        trace.store_started()
         info = open_object_store(settings).put_file(key, outputs, content_type="application/x-ndjson")
     record = reproducibility_record(
         framework=cached.predictor.framework,
@@ -164,7 +185,7 @@ def _run(
         dataset_digest=dataset.digest,
         batch_size=job.batch_size,
         seed=0,
-        extra={"worker": worker_id, "model_cache_hit": cached.hit},
+        extra={"worker": worker_id, "model_cache_hit": cached.hit, **scenario_record(partial)},
     )
     finish_shard(
         settings,
@@ -178,10 +199,12 @@ def _run(
             job_id=job.id,
             shard_index=shard.index,
             key=info.key,
-            items=partial.scored,
+            items=output_items(partial),
             size_bytes=info.size,
             sha256=info.sha256,
         ),
+        hardware=hardware,
+        trace=trace,
     )
     return JobStatus.SUCCEEDED
 
@@ -218,6 +241,8 @@ def finish_shard(
     load_ms: float,
     cache_hit: bool,
     output: OutputObject,
+    hardware: ShardHardware | None = None,
+    trace: ShardTrace | None = None,
 ) -> None:
     """Record a shard's outcome; the shard that completes the job merges all of them, once."""
     # Timings first, in their own transaction and in bulk: the locked one below must stay short.
@@ -226,6 +251,9 @@ def finish_shard(
         rows = _timing_rows(job_id, shard_index, partial)
         if rows:
             session.execute(insert(StageTiming), rows)
+        replace_samples(session, job_id, shard_index, hardware)
+        if trace is not None:
+            trace.save(session, partial.batches)  # ends the store span; in the job's trace before the job ends
     with session_scope(settings.database) as session:
         job = locked_job(session, job_id)
         shard = next(s for s in job.shards if s.index == shard_index)
@@ -236,7 +264,7 @@ def finish_shard(
             delete(OutputObject).where(OutputObject.job_id == job_id, OutputObject.shard_index == shard_index)
         )
         session.add(output)
-        shard.partial = {"partial": partial.to_json(), "record": record}
+        shard.partial = {"partial": partial.to_json(), "record": record, "hardware": hardware and hardware.summary}
         shard.status, shard.finished_at = JobStatus.SUCCEEDED, utcnow()
         shard.model_cache_hit, shard.model_load_ms = cache_hit, load_ms
         if settle(job):
@@ -246,6 +274,8 @@ def finish_shard(
 def _merge(session: Any, job: Job) -> None:
     shards = sorted(job.shards, key=lambda s: s.index)
     summary = summarize([EvaluationPartial.from_json(s.partial["partial"]) for s in shards])
+    outcome = shards[0].partial["partial"].get("scenario")  # a performance scenario (one shard)
+    summary.update(scenario_summary(outcome))
     record = dict(shards[0].partial["record"])
     record["shards"] = [
         {
@@ -275,6 +305,8 @@ def _merge(session: Any, job: Job) -> None:
             latency=summary["stages_ms"],
             reproducibility=record,
             error_items=summary["error_items"],
+            **job_hardware(job.price_per_hour, [s.partial.get("hardware") for s in shards]),
+            **scenario_columns(outcome),
         )
     )
     job.status, job.finished_at = JobStatus.SUCCEEDED, utcnow()

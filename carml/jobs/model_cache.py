@@ -30,7 +30,9 @@ class ModelCache:
         self._models: OrderedDict[tuple[str, str, str], tuple[Predictor, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, loaded: LoadedManifest[ModelManifest], cache: ArtifactCache, device: str) -> CachedModel:
+    def get(
+        self, loaded: LoadedManifest[ModelManifest], cache: ArtifactCache, device: str, threads: int = 0
+    ) -> CachedModel:
         key = (loaded.digest, loaded.manifest.framework.name, device)
         with self._lock:
             if key in self._models:
@@ -38,7 +40,7 @@ class ModelCache:
                 predictor, _ = self._models[key]
                 return CachedModel(predictor, hit=True, load_ms=0.0)
             started = time.perf_counter()
-            predictor, _ = open_predictor(loaded, cache, device)
+            predictor, _ = open_predictor(loaded, cache, device, threads)
             load_ms = (time.perf_counter() - started) * 1000
             self._models[key] = (predictor, load_ms)
             while len(self._models) > self.capacity:

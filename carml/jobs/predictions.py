@@ -12,6 +12,7 @@ from typing import Any
 from carml.db.base import utcnow
 from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, Result
 from carml.db.session import session_scope
+from carml.evaluation.runner import PredictBatch
 from carml.jobs.locking import locked_job
 from carml.jobs.model_cache import ModelCache
 from carml.jobs.service import (
@@ -24,6 +25,8 @@ from carml.jobs.service import (
 )
 from carml.settings import Settings
 from carml.storage import open_object_store
+from carml.tracing.shard_trace import ShardTrace
+from carml.tracing.submission import SubmitTrace, submit_attributes, unknown_level
 from predictors.preprocessing import ItemError
 
 MAX_INPUTS = 64
@@ -38,6 +41,7 @@ class PredictionRequest:
     hardware_tag: str = "cpu"
     top_k: int | None = None
     owner: str = "local"
+    trace_level: str | None = None  # none, stage or framework; None: the CARML_TRACE_LEVEL default
 
 
 def _safe_name(name: str) -> str:
@@ -48,6 +52,9 @@ def _safe_name(name: str) -> str:
 
 def submit_prediction(settings: Settings, request: PredictionRequest, enqueue: Enqueue) -> str:
     """Store the inputs, record the job, commit, enqueue its single shard. Returns the job id."""
+    if unknown_level(request.trace_level):
+        raise JobRequestError(unknown_level(request.trace_level) or "", field="trace_level")
+    trace = SubmitTrace.open(settings, request.trace_level)
     if not request.inputs:
         raise JobRequestError("give at least one input file", field="inputs")
     if len(request.inputs) > MAX_INPUTS:
@@ -67,31 +74,50 @@ def submit_prediction(settings: Settings, request: PredictionRequest, enqueue: E
         store.put_bytes(key, data)
         keys.append({"key": key, "name": name})
     with session_scope(settings.database) as session:
-        session.add(
-            Job(
-                id=job_id,
-                kind=JobKind.PREDICT,
-                status=JobStatus.QUEUED,
-                owner=request.owner,
-                model_name=loaded.manifest.name,
-                framework=loaded.manifest.framework.name,
-                model_id=register_model(session, loaded),
-                hardware_tag=request.hardware_tag,
-                batch_size=1,
-                parameters={"manifest": str(loaded.source), "inputs": keys, "top_k": request.top_k},
-                shard_count=1,
-                progress_total=len(keys),
-            )
+        job = Job(
+            id=job_id,
+            kind=JobKind.PREDICT,
+            status=JobStatus.QUEUED,
+            owner=request.owner,
+            model_name=loaded.manifest.name,
+            framework=loaded.manifest.framework.name,
+            model_id=register_model(session, loaded),
+            hardware_tag=request.hardware_tag,
+            batch_size=1,
+            parameters={
+                "manifest": str(loaded.source),
+                "inputs": keys,
+                "top_k": request.top_k,
+                **trace.job_parameters(),
+            },
+            shard_count=1,
+            progress_total=len(keys),
+            price_per_hour=settings.hardware_prices.get(request.hardware_tag),
+            trace_id=trace.trace_id,
         )
+        session.add(job)
         session.add(JobShard(job_id=job_id, index=0, item_start=0, item_stop=len(keys)))
+        trace.save(session, job_id, submit_attributes(job))
     enqueue_shards(settings, job_id, 1, request.hardware_tag, enqueue)
     return job_id
 
 
-def _predict_one(predictor: Any, store: Any, entry: dict[str, str], top_k: int | None) -> dict[str, Any]:
-    """One stored input's answer with its stage timings (fetch, preprocess, predict, postprocess), or its error."""
+def _predict_one(
+    predictor: Any,
+    store: Any,
+    entry: dict[str, str],
+    top_k: int | None,
+    predict: PredictBatch,
+    timings: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One stored input's answer with its stage timings (fetch, preprocess, predict, postprocess), or its error.
+
+    The input's timings for its trace are appended to `timings`, as a batch of one (see tracing.shard_spans).
+    """
     stages: dict[str, float] = {}
-    started = mark = time.perf_counter()
+    started_at, started = time.time(), time.perf_counter()
+    mark = started
+    prepared = None
 
     def lap(stage: str) -> None:
         nonlocal mark
@@ -103,7 +129,7 @@ def _predict_one(predictor: Any, store: Any, entry: dict[str, str], top_k: int |
         lap("fetch")
         prepared = predictor.preprocess(entry["name"], data)  # decode and the manifest's preprocessing
         lap("preprocess")
-        raw = predictor.predict([prepared])[0]
+        raw = predict([prepared])[0]
         lap("predict")
         predictor.top_k = top_k
         answer: dict[str, Any] = predictor.postprocess(prepared, raw).to_json()
@@ -114,7 +140,20 @@ def _predict_one(predictor: Any, store: Any, entry: dict[str, str], top_k: int |
         return {"item": entry["name"], "error": f"prediction failed: {type(exc).__name__}: {exc}"}
     finally:
         predictor.top_k = None
+        decode_ms = prepared.context.decode_ms if prepared is not None else None
+        timings.append(_input_timing(entry["name"], started_at, stages, decode_ms))
     return {**answer, "latency_ms": (time.perf_counter() - started) * 1000, "stages_ms": stages}
+
+
+def _input_timing(name: str, started_at: float, stages: dict[str, float], decode_ms: float | None) -> dict[str, Any]:
+    """An input's stages in the batch timing format; stages it did not reach are absent."""
+    timing: dict[str, Any] = {"size": 1, "warmup": False, "item": name, "started": {"load": started_at}}
+    if "fetch" in stages:
+        timing["load"] = stages["fetch"]
+    if decode_ms is not None:
+        timing["decode"] = decode_ms
+    timing.update({stage: stages[stage] for stage in ("preprocess", "predict", "postprocess") if stage in stages})
+    return timing
 
 
 def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCache) -> None:
@@ -126,17 +165,27 @@ def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCa
 
     loaded = load_model_manifest(Path(job.parameters["manifest"]))
     store = open_object_store(settings)
-    cached = models.get(loaded, ArtifactCache(settings, shared=store), settings.device)
+    trace = ShardTrace.begin(settings, job, job.shards[0], worker_id)
+    cached = models.get(loaded, ArtifactCache(settings, shared=store), settings.device, settings.threads)
+    trace.model_loaded(cached)
     predictor = cached.predictor
     top_k = job.parameters.get("top_k")
-    answers = [_predict_one(predictor, store, entry, top_k) for entry in job.parameters["inputs"]]
+    try:
+        predict = trace.predict_function(predictor) or predictor.predict
+        timings: list[dict[str, Any]] = []
+        answers = [_predict_one(predictor, store, entry, top_k, predict, timings) for entry in job.parameters["inputs"]]
+    except BaseException:
+        trace.close()
+        raise
     body = "".join(json.dumps(a) + "\n" for a in answers).encode()
+    trace.store_started()
     info = store.put_bytes(f"jobs/{job.id}/outputs/shard-0000.jsonl", body, content_type="application/x-ndjson")
     errors = [a for a in answers if "error" in a]
     with session_scope(settings.database) as session:
         row = locked_job(session, job.id)
         shard = row.shards[0]
         if JobStatus(shard.status).final:
+            trace.close()
             return
         session.add(
             OutputObject(
@@ -169,3 +218,4 @@ def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCa
         shard.model_cache_hit, shard.model_load_ms = cached.hit, cached.load_ms
         row.shards_finished, row.progress_done = 1, len(answers)
         row.status, row.finished_at = JobStatus.SUCCEEDED, utcnow()
+        trace.save(session, timings)

@@ -12,21 +12,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from carml.catalog import Catalog
+from carml.datasets import OpenedDataset
 from carml.db.base import utcnow
-from carml.db.models import Job, JobKind, JobShard, JobStatus, RegisteredDataset, RegisteredModel
+from carml.db.models import Job, JobKind, JobShard, JobStatus, RegisteredDataset, RegisteredModel, Scenario
 from carml.db.session import session_scope
 from carml.errors import CarmlError, NotFound
 from carml.evaluation.runner import EvaluationOptions
+from carml.evaluation.scenario_options import SCENARIO_OPTION_FIELDS, ScenarioError, ScenarioOptions, scenario_options
 from carml.jobs.locking import locked_job, settle
 from carml.jobs.uploads import open_job_dataset
 from carml.jobs.workers import live_workers
 from carml.manifest import LoadedManifest, ModelManifest
 from carml.settings import Settings
+from carml.tracing.submission import SubmitTrace, submit_attributes, unknown_level
 
 #: Sends shard `index` of job `job_id` to the queue of `hardware_tag` (implemented by the worker package).
 Enqueue = Callable[[str, int, str], None]
 
 MAX_SHARDS = 64
+SCENARIO_PROGRESS_TOTAL = 100  # a performance scenario reports progress as percent of its minimum run
 
 
 class JobRequestError(CarmlError):
@@ -48,6 +52,17 @@ class EvaluationRequest:
     shards: int = 1
     warmup_batches: int = 1
     owner: str = "local"
+    trace_level: str | None = None  # none, stage or framework; None: the CARML_TRACE_LEVEL default
+    # A LoadGen-style performance scenario instead of an accuracy pass (docs/scenarios.md) and its options;
+    # an option left None takes its default. `warmup_batches` counts a scenario's warm-up queries.
+    scenario: str = Scenario.ACCURACY
+    target_qps: float | None = None
+    latency_bound_ms: float | None = None
+    min_duration_s: float | None = None
+    min_query_count: int | None = None
+    max_duration_s: float | None = None
+    sample_count: int | None = None
+    seed: int | None = None
 
 
 def require_live_tag(settings: Settings, hardware_tag: str) -> None:
@@ -117,14 +132,32 @@ def shard_ranges(total: int, shards: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, total)) for start in range(0, total, size)]
 
 
-def submit_evaluation(settings: Settings, request: EvaluationRequest, enqueue: Enqueue) -> str:
-    """Validate, record the job and its shards, commit, then enqueue every shard. Returns the job id."""
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """A checked evaluation request and what recording it needs; nothing is written until `record_evaluation`."""
+
+    request: EvaluationRequest
+    model: LoadedManifest[ModelManifest]
+    dataset: OpenedDataset
+    total: int  # items to evaluate
+    ranges: list[tuple[int, int]]  # the shards' item ranges
+    price_per_hour: float | None = None  # the hardware tag's configured price (CARML_HARDWARE_PRICES)
+    trace: SubmitTrace | None = None  # the job's trace, opened when the request arrived
+    scenario: ScenarioOptions | None = None  # a performance scenario's checked options; None: an accuracy pass
+
+
+def plan_evaluation(settings: Settings, request: EvaluationRequest) -> EvaluationPlan:
+    """Check a request against the catalog, the dataset and the live workers; raises JobRequestError."""
+    if unknown_level(request.trace_level):
+        raise JobRequestError(unknown_level(request.trace_level) or "", field="trace_level")
+    trace = SubmitTrace.open(settings, request.trace_level)
     if request.batch_size < 1:
         raise JobRequestError("batch_size must be at least 1", field="batch_size")
     if request.limit is not None and request.limit < 1:
         raise JobRequestError("limit must be at least 1", field="limit")
     if not 1 <= request.shards <= MAX_SHARDS:
         raise JobRequestError(f"shards must be between 1 and {MAX_SHARDS}", field="shards")
+    scenario = check_scenario(request)
     loaded = resolve_model(settings, request.model, request.framework)
     try:
         dataset = open_job_dataset(settings, request.dataset)
@@ -134,38 +167,86 @@ def submit_evaluation(settings: Settings, request: EvaluationRequest, enqueue: E
     total = min(len(dataset.items), request.limit or len(dataset.items))
     if total == 0:
         raise JobRequestError(f"dataset {request.dataset} has no readable items", field="dataset")
+    price = settings.hardware_prices.get(request.hardware_tag)
     ranges = shard_ranges(total, request.shards)
-    job_id = str(uuid.uuid4())
-    with session_scope(settings.database) as session:
-        session.add(
-            Job(
-                id=job_id,
-                kind=JobKind.EVALUATE,
-                status=JobStatus.QUEUED,
-                owner=request.owner,
-                model_name=loaded.manifest.name,
-                framework=loaded.manifest.framework.name,
-                model_id=register_model(session, loaded),
-                dataset_name=request.dataset,
-                dataset_id=_register_dataset(
-                    session, dataset.name, dataset.format, dataset.modality, dataset.digest, len(dataset.items)
-                ),
-                hardware_tag=request.hardware_tag,
-                batch_size=request.batch_size,
-                parameters={
-                    "limit": request.limit,
-                    "warmup_batches": request.warmup_batches,
-                    "manifest": str(loaded.source),
-                },
-                shard_count=len(ranges),
-                # Items refused while listing the dataset are reported (as errors) by the first shard.
-                progress_total=total + len(dataset.rejected),
-            )
+    return EvaluationPlan(request, loaded, dataset, total, ranges, price, trace, scenario)
+
+
+def check_scenario(request: EvaluationRequest) -> ScenarioOptions | None:
+    """The request's performance-scenario options, checked; None for an accuracy pass."""
+    values = {name: getattr(request, name) for name in SCENARIO_OPTION_FIELDS}
+    try:
+        options = scenario_options(request.scenario, values, warmup_queries=request.warmup_batches)
+    except ScenarioError as exc:
+        field = "warmup_batches" if exc.field == "warmup_queries" else exc.field
+        raise JobRequestError(str(exc), field=field) from None
+    if options is not None and request.shards != 1:
+        raise JobRequestError(
+            f"a {request.scenario} scenario is measured by one worker in one shard; shards must be 1, "
+            f"got {request.shards}",
+            field="shards",
         )
-        for index, (start, stop) in enumerate(ranges):
-            session.add(JobShard(job_id=job_id, index=index, item_start=start, item_stop=stop))
+    return options
+
+
+def scenario_request_fields(job: Job) -> dict[str, Any]:
+    """The request fields of `job`'s performance scenario (none for an accuracy pass), to submit it again."""
+    options = (job.parameters or {}).get("scenario_options")
+    if job.scenario == Scenario.ACCURACY or not options:
+        return {}
+    return {"scenario": job.scenario, **{name: options.get(name) for name in SCENARIO_OPTION_FIELDS}}
+
+
+def record_evaluation(
+    session: Any, plan: EvaluationPlan, *, comparison_id: str | None = None, comparison_leg: int | None = None
+) -> Job:
+    """Add the job and its shards to `session` (the caller commits, then enqueues)."""
+    request, loaded, dataset = plan.request, plan.model, plan.dataset
+    job = Job(
+        id=str(uuid.uuid4()),
+        kind=JobKind.EVALUATE,
+        status=JobStatus.QUEUED,
+        owner=request.owner,
+        model_name=loaded.manifest.name,
+        framework=loaded.manifest.framework.name,
+        model_id=register_model(session, loaded),
+        dataset_name=request.dataset,
+        dataset_id=_register_dataset(
+            session, dataset.name, dataset.format, dataset.modality, dataset.digest, len(dataset.items)
+        ),
+        hardware_tag=request.hardware_tag,
+        batch_size=request.batch_size,
+        parameters={
+            "limit": request.limit,
+            "warmup_batches": request.warmup_batches,
+            "manifest": str(loaded.source),
+            **(plan.trace.job_parameters() if plan.trace else {}),
+            **({"scenario_options": plan.scenario.to_json()} if plan.scenario else {}),
+        },
+        shard_count=len(plan.ranges),
+        # Items refused while listing the dataset are reported (as errors) by the first shard.
+        progress_total=SCENARIO_PROGRESS_TOTAL if plan.scenario else plan.total + len(dataset.rejected),
+        scenario=plan.scenario.scenario if plan.scenario else Scenario.ACCURACY,
+        comparison_id=comparison_id,
+        comparison_leg=comparison_leg,
+        price_per_hour=plan.price_per_hour,
+        trace_id=plan.trace.trace_id if plan.trace else None,
+    )
+    session.add(job)
+    for index, (start, stop) in enumerate(plan.ranges):
+        session.add(JobShard(job_id=job.id, index=index, item_start=start, item_stop=stop))
+    if plan.trace is not None:
+        plan.trace.save(session, job.id, submit_attributes(job))
+    return job
+
+
+def submit_evaluation(settings: Settings, request: EvaluationRequest, enqueue: Enqueue) -> str:
+    """Validate, record the job and its shards, commit, then enqueue every shard. Returns the job id."""
+    plan = plan_evaluation(settings, request)
+    with session_scope(settings.database) as session:
+        job_id = record_evaluation(session, plan).id
     # NB: enqueue only after the rows the tasks read are committed.
-    enqueue_shards(settings, job_id, len(ranges), request.hardware_tag, enqueue)
+    enqueue_shards(settings, job_id, len(plan.ranges), request.hardware_tag, enqueue)
     return job_id
 
 
@@ -258,12 +339,14 @@ def job_summary(job: Job) -> dict[str, Any]:
         "dataset": job.dataset_name,
         "hardware_tag": job.hardware_tag,
         "batch_size": job.batch_size,
+        "scenario": job.scenario,
         "shards": job.shard_count,
         "progress": {"done": job.progress_done, "total": job.progress_total},
         "error": job.error,
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "trace_id": job.trace_id,
     }
     result = job.result
     if result is not None:
@@ -278,7 +361,16 @@ def job_summary(job: Job) -> dict[str, Any]:
             "stages_ms": stages,
             "throughput_items_per_s": result.throughput_items_per_s,
             "model_load_ms": result.model_load_ms,
+            "hardware_metrics": result.hardware_metrics,
+            "energy_joules": result.energy_joules,
+            "joules_per_item": result.joules_per_item,
+            "cost_per_1000_items": result.cost_per_1000_items,
+            "price_per_hour": job.price_per_hour,
             **result.metrics,
             "reproducibility": result.reproducibility,
+            # A performance scenario's verdict (null for an accuracy pass); latency_ms stays the predict stage.
+            "scenario_outcome": result.scenario_outcome,
+            "valid": result.valid,
+            "stable": result.stable,
         }
     return summary

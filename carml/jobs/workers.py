@@ -31,6 +31,7 @@ def register_worker(settings: Settings, worker_id: str, hardware_tag: str) -> No
         worker.gpu_driver = gpu.get("driver")
         worker.cuda_version = gpu.get("cuda")
         worker.frameworks = hardware.framework_versions()
+        worker.threads = settings.threads or None
         worker.started_at = worker.last_heartbeat = utcnow()
         session.add(worker)
 

@@ -64,7 +64,7 @@ def test_validation_on_digits_png_shows_accuracy_and_confusion_matrix(browser, c
     top1 = browser.find_element(By.CSS_SELECTOR, "#accuracy-table tr[data-metric='top1']").text
     assert "98.3" in top1
     # The charts are drawn by Chart.js in the browser, from the JSON the server returns.
-    for chart in ("confusion-chart", "latency-chart", "stages-chart"):
+    for chart in ("confusion-chart", "latency-chart", "stages-chart", "hardware-chart", "trace-chart"):
         _wait(browser, lambda b, c=chart: b.find_element(By.ID, c).get_attribute("data-rendered") == "true", 20)
     canvas = browser.find_element(By.ID, "confusion-chart")
     drawn = browser.execute_script(
@@ -136,7 +136,7 @@ def test_a_bad_upload_shows_an_error_next_to_the_field(browser, carml_site, scre
     screenshot(browser, "upload-error")
 
 
-@pytest.mark.parametrize("page", ["", "models/digits-cnn", "workers"])
+@pytest.mark.parametrize("page", ["", "models/digits-cnn", "workers", "compare", "comparisons"])
 def test_every_page_renders(browser, carml_site, screenshot, open_page, page: str) -> None:
     browser.get_log("browser")  # reading the log empties it: only this page's messages count below
     assert open_page(f"/{page}") == 200

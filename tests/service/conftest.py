@@ -58,12 +58,15 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start `carml worker` processes; each is waited for until live, and stopped after the test."""
     started: list[subprocess.Popen] = []
 
-    def start(env: dict[str, str], tag: str, concurrency: int = 1, timeout: float = 60) -> subprocess.Popen:
+    def start(
+        env: dict[str, str], tag: str, concurrency: int = 1, timeout: float = 60, threads: int | None = None
+    ) -> subprocess.Popen:
         settings = load_settings(env)
         before = {w.id for w in live_workers(settings, tag)}
         log = (tmp_path / f"worker-{tag}-{len(started)}.log").open("w")
         process = subprocess.Popen(
-            [sys.executable, "-m", "carml", "worker", "--hardware", tag, "--concurrency", str(concurrency)],
+            [sys.executable, "-m", "carml", "worker", "--hardware", tag, "--concurrency", str(concurrency)]
+            + (["--threads", str(threads)] if threads else []),
             cwd=PROJECT_ROOT,
             env={**os.environ, **env},
             stdout=log,

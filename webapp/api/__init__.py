@@ -9,10 +9,22 @@ API_PREFIX = "/api/v1"
 
 def register_api(app: Flask) -> None:
     """Attach every API blueprint, the JSON error handlers and /api/openapi.json to `app`."""
-    from webapp.api import datasets, health, jobs, models, openapi, results, workers
+    from webapp.api import (
+        comparisons,
+        datasets,
+        health,
+        jobs,
+        models,
+        openapi,
+        recommendations,
+        reports,
+        results,
+        traces,
+        workers,
+    )
     from webapp.api.errors import register_error_handlers
 
-    for area in (health, models, datasets, jobs, workers, results):
+    for area in (health, models, datasets, jobs, traces, comparisons, workers, results, recommendations, reports):
         app.register_blueprint(area.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(openapi.blueprint, url_prefix="/api")
     register_error_handlers(app)

@@ -32,6 +32,7 @@ from webapp.api.params import (
     single_values,
     text,
 )
+from webapp.api.scenario_params import SCENARIO_FIELDS, scenario_fields
 from webapp.context import enqueue, settings
 
 blueprint = Blueprint("jobs", __name__)
@@ -39,7 +40,11 @@ blueprint = Blueprint("jobs", __name__)
 OWNER = "local"  # until accounts exist
 MAX_BATCH_SIZE = 4096
 MAX_TOP_K = 1000
-EVALUATE_FIELDS = ("kind", "model", "framework", "dataset", "hardware_tag", "batch_size", "limit", "shards")
+EVALUATE_FIELDS = (
+    *("kind", "model", "framework", "dataset", "hardware_tag", "batch_size", "limit", "shards"),
+    "trace_level",
+    *SCENARIO_FIELDS,
+)
 PREDICT_FIELDS = ("kind", "model", "framework", "hardware_tag", "top_k")
 LIST_FILTERS = ("status", "model", "hardware_tag", "owner", "limit", "offset")
 
@@ -67,7 +72,19 @@ def _submit_evaluation() -> str:
     # Only names the server publishes: `dataset` must not reach files on the server by path.
     if find_dataset(dataset) is None:
         raise ApiError(f"unknown dataset {dataset!r}; see GET /api/v1/datasets", status=404, field="dataset")
-    request_ = EvaluationRequest(model, dataset, framework, hardware_tag, batch_size, limit, shards, owner=OWNER)
+    trace_level = text(body, "trace_level", max_length=32)  # checked by the service: none, stage or framework
+    request_ = EvaluationRequest(
+        model,
+        dataset,
+        framework,
+        hardware_tag,
+        batch_size,
+        limit,
+        shards,
+        owner=OWNER,
+        trace_level=trace_level,
+        **scenario_fields(body),  # a performance scenario and its options (docs/scenarios.md)
+    )
     return submit_evaluation(settings(), request_, enqueue())
 
 

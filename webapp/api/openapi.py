@@ -8,13 +8,15 @@ from flask import Blueprint
 
 from carml.db.models import JobStatus
 from webapp.api import API_PREFIX
+from webapp.api.openapi_reports import report_paths, report_schemas
 from webapp.api.openapi_schemas import INTEGER, STRING, Schema, component_schemas, ref
+from webapp.api.openapi_traces import trace_paths, trace_schemas
 
 blueprint = Blueprint("openapi", __name__)
 
 _ERRORS = {
     "400": "The request is malformed; `field` names the field at fault.",
-    "404": "No such model, dataset, job or result.",
+    "404": "No such model, dataset, job, result or report.",
     "405": "The method is not allowed on this path.",
     "409": "The request conflicts with the current state (e.g. no live worker for the hardware tag).",
     "413": "The request body is larger than the upload limit.",
@@ -157,6 +159,49 @@ def _paths() -> dict[str, Any]:
                 "responses": _responses("202", ref("Job"), "Cancelled or cancelling.", "404", "409"),
             }
         },
+        "/comparisons": {
+            "get": {
+                "summary": "List comparisons, newest first, with how many legs have finished",
+                "operationId": "listComparisons",
+                "parameters": [
+                    _param("owner", "query", STRING, "Only comparisons of this owner."),
+                    _param("limit", "query", {**INTEGER, "minimum": 1, "maximum": 500}, "Page size (50)."),
+                    _param("offset", "query", {**INTEGER, "minimum": 0}, "Comparisons to skip."),
+                ],
+                "responses": _responses("200", ref("ComparisonList"), "A page of comparisons."),
+            },
+            "post": {
+                "summary": "Run the same dataset over several hardware tags, batch sizes, frameworks or models",
+                "operationId": "createComparison",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref("ComparisonRequest")}},
+                },
+                "responses": _responses(
+                    "201", ref("Comparison"), "Every leg queued.", "404", "409", "415", Location=_LOCATION["Location"]
+                ),
+            },
+        },
+        "/comparisons/{comparison_id}": {
+            "get": {
+                "summary": "The legs side by side, with partial results while they run",
+                "operationId": "getComparison",
+                "parameters": [
+                    _param("comparison_id", "path", STRING, "The comparison's id."),
+                    _param("format", "query", {"enum": ["json", "csv"]}, "csv: the legs as a CSV table."),
+                ],
+                "responses": {
+                    **_responses("200", ref("Comparison"), "The comparison.", "404"),
+                    "200": {
+                        "description": "The comparison (JSON), or its legs as CSV with format=csv.",
+                        "content": {
+                            "application/json": {"schema": ref("Comparison")},
+                            "text/csv": {"schema": STRING},
+                        },
+                    },
+                },
+            }
+        },
         "/workers": {
             "get": {
                 "summary": "Workers, their hardware and whether they are alive",
@@ -206,9 +251,9 @@ def openapi_document() -> dict[str, Any]:
             "Every error has the Error shape.",
         },
         "servers": [{"url": API_PREFIX}],
-        "paths": _paths(),
+        "paths": {**_paths(), **report_paths(), **trace_paths()},
         "components": {
-            "schemas": component_schemas(),
+            "schemas": {**component_schemas(), **report_schemas(), **trace_schemas()},
             "responses": {f"E{code}": _json(ref("Error"), text) for code, text in _ERRORS.items()},
         },
     }

@@ -6,6 +6,8 @@ from typing import Any
 
 from carml.db.models import JobKind, JobStatus
 from carml.jobs.service import MAX_SHARDS
+from carml.settings import TRACE_LEVELS
+from webapp.api.openapi_scenarios import SCENARIO_JOB_PROPERTY, SCENARIO_REQUEST_PROPERTIES, SCENARIO_RESULT_PROPERTIES
 
 Schema = dict[str, Any]
 
@@ -95,6 +97,40 @@ _UPLOAD_REPORT = obj(
     }
 )
 
+_STATS = nullable("object", properties={"mean": NUMBER, "max": NUMBER, "count": INTEGER})
+_HARDWARE_METRICS = nullable(
+    "object",
+    properties={
+        "shards": INTEGER,
+        "samples": INTEGER,
+        "interval_s": NUMBER,
+        "cpu_percent": {**_STATS, "description": "The worker process, 100 per busy core."},
+        "peak_rss_mib": nullable("number", description="Highest resident memory sampled during the run."),
+        "process_peak_rss_mib": nullable("number", description="The worker process's lifetime high-water mark."),
+        "gpus": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "worker": nullable("string"),
+                    "index": INTEGER,
+                    "name": nullable("string"),
+                    "utilization_percent": _STATS,
+                    "memory_used_mib_max": nullable("number"),
+                    "power_w": _STATS,
+                    "energy_j": nullable("number"),
+                    "timed_energy_j": nullable("number"),
+                    "energy_source": nullable("string"),
+                },
+            },
+        },
+        "timed_items": INTEGER,
+        "busy_s": nullable("number", description="The shards' timed windows, summed: what cost is counted on."),
+        "energy_source": nullable("string", description="nvml-energy-counter, nvml-power, or null: no energy."),
+    },
+    description="Sampled while the shards ran (NVML on GPUs); null for prediction jobs.",
+)
+
 _RESULT = obj(
     {
         "items": INTEGER,
@@ -106,7 +142,15 @@ _RESULT = obj(
         "stages_ms": ANY_OBJECT,
         "throughput_items_per_s": nullable("number"),
         "model_load_ms": nullable("number"),
+        "hardware_metrics": _HARDWARE_METRICS,
+        "energy_joules": nullable("number", description="GPU energy over the timed batches (warm-up excluded)."),
+        "joules_per_item": nullable("number", description="energy_joules per timed item."),
+        "cost_per_1000_items": nullable(
+            "number", description="price_per_hour for each shard's timed time, per 1,000 timed items."
+        ),
+        "price_per_hour": nullable("number", description="The hardware tag's price when the job was submitted."),
         "reproducibility": ANY_OBJECT,
+        **SCENARIO_RESULT_PROPERTIES,
     },
     additionalProperties=True,
     description="Evaluations add labels, per_class, confusion_matrix, warmup and timed_items; "
@@ -124,12 +168,14 @@ _JOB = obj(
         "dataset": nullable("string"),
         "hardware_tag": STRING,
         "batch_size": INTEGER,
+        "scenario": SCENARIO_JOB_PROPERTY,
         "shards": INTEGER,
         "progress": obj({"done": INTEGER, "total": INTEGER}),
         "error": nullable("string"),
         "created_at": TIME,
         "started_at": nullable("string", format="date-time"),
         "finished_at": nullable("string", format="date-time"),
+        "trace_id": nullable("string", description="The job's trace (GET /jobs/{job_id}/trace); null if untraced."),
         "result": ref("Result"),
     },
     required=[
@@ -152,6 +198,7 @@ _WORKER = obj(
         "gpu_driver": nullable("string"),
         "cuda_version": nullable("string"),
         "frameworks": {"type": "object", "additionalProperties": nullable("string")},
+        "threads": nullable("integer", description="Compute threads per model, when the worker was limited."),
         "started_at": TIME,
         "last_heartbeat": TIME,
     }
@@ -170,6 +217,11 @@ _EVALUATE = obj(
         "batch_size": {**INTEGER, "minimum": 1, "maximum": 4096, "default": 32},
         "limit": nullable("integer", minimum=1, description="Evaluate only the first items."),
         "shards": {**INTEGER, "minimum": 1, "maximum": MAX_SHARDS, "default": 1},
+        "trace_level": {
+            "enum": list(TRACE_LEVELS),
+            "description": "Spans kept for this job (default: the server's CARML_TRACE_LEVEL).",
+        },
+        **SCENARIO_REQUEST_PROPERTIES,
     },
     required=["kind", "model", "dataset"],
     additionalProperties=False,
@@ -199,6 +251,8 @@ _UPLOAD = obj(
 
 def component_schemas() -> dict[str, Schema]:
     """Every named schema the paths refer to."""
+    from webapp.api.openapi_comparisons import comparison_schemas  # it builds on the helpers above
+
     return {
         "Error": _ERROR,
         "Health": obj(
@@ -240,4 +294,5 @@ def component_schemas() -> dict[str, Schema]:
         },
         "Worker": _WORKER,
         "WorkerList": obj({"workers": {"type": "array", "items": ref("Worker")}}),
+        **comparison_schemas(),
     }

@@ -131,3 +131,16 @@ def job_id_param(value: str) -> str:
 def file_name(value: str | None, default: str) -> str:
     """An uploaded file's name as the client gave it, less control characters (stored in JSON, shown back)."""
     return _CONTROL.sub("_", value or "")[:255] or default
+
+
+def value_list(body: Mapping[str, Any], name: str, *, default: list[Any], max_items: int = 16) -> list[Any]:
+    """A JSON list field (a single value counts as a list of one); absent or null gives `default`."""
+    value = body.get(name)
+    if value is None:
+        return default
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise ApiError(f"{name} must list at least one value", field=name)
+    if len(values) > max_items:
+        raise ApiError(f"{name} lists more than {max_items} values", field=name)
+    return values

@@ -31,6 +31,7 @@ def _entry(worker: Worker, alive: bool) -> dict[str, Any]:
         "gpu_driver": worker.gpu_driver,
         "cuda_version": worker.cuda_version,
         "frameworks": worker.frameworks,
+        "threads": worker.threads,
         "started_at": worker.started_at.isoformat(),
         "last_heartbeat": worker.last_heartbeat.isoformat(),
     }

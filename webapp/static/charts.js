@@ -125,6 +125,32 @@
     });
   }
 
+  const HARDWARE_COLOURS = { cpu: BLUE, gpu_utilization: "rgb(22, 163, 74)", gpu_power: "rgb(234, 88, 12)" };
+
+  function hardwareChart(canvas, hardware) {
+    if (!hardware || !hardware.series.length) return empty(canvas, "No hardware samples were recorded.");
+    const watts = hardware.series.some(function (s) { return s.axis === "watts"; });
+    const scales = {
+      x: { type: "linear", beginAtZero: true, title: { display: true, text: "seconds since the first shard started" } },
+      percent: { type: "linear", position: "left", beginAtZero: true, title: { display: true, text: "%" } },
+    };
+    if (watts) scales.watts = { type: "linear", position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
+                                title: { display: true, text: "W" } };
+    return new Chart(canvas, {
+      type: "line",
+      data: {
+        datasets: hardware.series.map(function (s) {
+          return { label: s.label, data: s.points, yAxisID: s.axis, borderColor: HARDWARE_COLOURS[s.kind] || BLUE,
+                   backgroundColor: HARDWARE_COLOURS[s.kind] || BLUE, borderWidth: 1.5, tension: 0,
+                   // A short run has a handful of samples: show them as dots, or a single one draws nothing.
+                   pointRadius: s.points.length < 40 ? 3 : 0 };
+        }),
+      },
+      options: { animation: false, responsive: true, maintainAspectRatio: false, parsing: true, scales: scales },
+      plugins: [renderedFlag],
+    });
+  }
+
   function draw(id, render, data) {
     const canvas = document.getElementById(id);
     if (!canvas) return;
@@ -136,7 +162,7 @@
   }
 
   async function drawAll(page) {
-    const canvases = ["latency-chart", "confusion-chart", "stages-chart"]
+    const canvases = ["latency-chart", "confusion-chart", "stages-chart", "hardware-chart"]
       .map(function (id) { return document.getElementById(id); })
       .filter(Boolean);
     if (!canvases.length) return;
@@ -156,6 +182,7 @@
     draw("latency-chart", latencyChart, data.latency);
     draw("confusion-chart", confusionChart, data.confusion);
     draw("stages-chart", stagesChart, data.stages);
+    draw("hardware-chart", hardwareChart, data.hardware);
     page.dataset.chartsLoaded = "true";
   }
 

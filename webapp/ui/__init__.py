@@ -14,7 +14,19 @@ from webapp.context import SETTINGS_KEY
 
 def register_ui(app: Flask) -> None:
     """Attach the UI blueprints (each CSRF-protected, see `pages.ui_blueprint`) and their template helpers."""
-    from webapp.ui import catalog, formatting, job_data, jobs, try_it, validate, workers
+    from webapp.ui import (
+        catalog,
+        comparisons,
+        formatting,
+        job_data,
+        job_trace,
+        jobs,
+        recommend,
+        reports,
+        try_it,
+        validate,
+        workers,
+    )
 
     if not app.config.get("SECRET_KEY"):
         # The session holds only the CSRF token and flash messages. NB: a random key differs per process, so
@@ -22,6 +34,6 @@ def register_ui(app: Flask) -> None:
         app.config["SECRET_KEY"] = app.extensions[SETTINGS_KEY].secret_key or secrets.token_urlsafe(32)
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"  # no session cookie on cross-site POSTs: defence in depth
-    for area in (catalog, try_it, validate, jobs, job_data, workers):
+    for area in (catalog, try_it, validate, comparisons, recommend, reports, jobs, job_data, job_trace, workers):
         app.register_blueprint(area.blueprint)
     formatting.register(app)

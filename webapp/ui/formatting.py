@@ -15,7 +15,10 @@ NAVIGATION = (
     ("catalog", "Catalog", "ui_catalog.catalog"),
     ("try", "Try it", "ui_try.try_page"),
     ("validate", "Validate", "ui_validate.validate_page"),
+    ("compare", "Compare", "ui_compare.compare_page"),
+    ("recommend", "Recommend", "ui_recommend.recommend_page"),
     ("jobs", "Jobs", "ui_jobs.jobs_page"),
+    ("reports", "Reports", "ui_reports.reports_page"),
     ("workers", "Workers", "ui_workers.workers_page"),
 )
 # The area each blueprint's pages belong to, for the navigation's current item.
@@ -23,8 +26,11 @@ _AREAS = {
     "ui_catalog": "catalog",
     "ui_try": "try",
     "ui_validate": "validate",
+    "ui_compare": "compare",
     "ui_jobs": "jobs",
     "ui_job_data": "jobs",
+    "ui_recommend": "recommend",
+    "ui_reports": "reports",
     "ui_workers": "workers",
 }
 

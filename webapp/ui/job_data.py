@@ -15,6 +15,7 @@ from carml.db.models import JobKind, JobStatus
 from carml.storage import ObjectStore, open_object_store
 from webapp.context import settings
 from webapp.ui import charts, queries
+from webapp.ui.hardware_view import hardware_timeline
 from webapp.ui.job_view import media_type
 from webapp.ui.jobs import load_job
 from webapp.ui.pages import ui_blueprint
@@ -33,12 +34,13 @@ def charts_json(job_id: str) -> BaseResponse:
     """Latency histogram (from the predict stage's batch timings), confusion matrix and stage breakdown."""
     job = load_job(job_id)
     payload: dict[str, Any] = {"job_id": job.id, "status": job.status, "latency": None, "confusion": None}
-    payload["stages"] = None
+    payload["stages"] = payload["hardware"] = None
     if job.kind == JobKind.EVALUATE:
         latencies, excluded = charts.timed_latencies(queries.predict_timings(settings(), job.id))
         payload["latency"] = charts.histogram(latencies)
         if payload["latency"] is not None:
             payload["latency"]["warmup_excluded"] = excluded
+        payload["hardware"] = hardware_timeline(settings(), job.id)
     if job.result is not None:
         metrics = job.result.metrics or {}
         payload["confusion"] = charts.confusion(metrics.get("labels") or [], metrics.get("confusion_matrix") or [])

@@ -16,6 +16,8 @@ from carml.manifest.loader import load_model_manifest
 from carml.manifest.steps import DecodeAudio, Frame
 from carml.settings import Settings
 from carml.storage import StorageError, open_object_store
+from webapp.ui.hardware_view import hardware_view
+from webapp.ui.scenario_view import scenario_view
 
 MAX_ERRORS_SHOWN = 200
 MAX_OVERLAYS = 16  # images read back from the store to size their detection boxes
@@ -59,6 +61,8 @@ def evaluation_view(settings: Settings, job: Job) -> dict[str, Any]:
         "errors": result.error_items[:MAX_ERRORS_SHOWN],
         "errors_total": len(result.error_items),
         "record": _record_rows(result.reproducibility or {}),
+        "hardware": hardware_view(job),
+        "scenario": scenario_view(result.scenario_outcome),  # None for an accuracy pass
     }
 
 

@@ -17,6 +17,7 @@ from webapp.ui.forms import Form, live_tags, model_choices
 from webapp.ui.job_view import evaluation_view, prediction_view
 from webapp.ui.pages import ui_blueprint
 from webapp.ui.retry import RETRYABLE, retry_job
+from webapp.ui.timeline import trace_view
 
 blueprint = ui_blueprint("ui_jobs", __name__)
 
@@ -87,12 +88,14 @@ def job_page(job_id: str) -> str:
     workers = queries.workers_by_id(settings(), [s.worker_id for s in job.shards if s.worker_id])
     evaluation = evaluation_view(settings(), job) if job.kind == JobKind.EVALUATE and job.result else None
     predictions = prediction_view(settings(), job) if job.kind == JobKind.PREDICT and job.result else None
+    trace = trace_view(settings(), job)
     return render_template(
         "job.html",
         job=job,
         workers=workers,
         evaluation=evaluation,
         predictions=predictions,
+        trace=trace,
         retryable=RETRYABLE,
     )
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from carml.db.models import Job, JobKind, JobStatus
 from carml.jobs.predictions import PredictionRequest, submit_prediction
-from carml.jobs.service import Enqueue, EvaluationRequest, JobRequestError, submit_evaluation
+from carml.jobs.service import (
+    Enqueue,
+    EvaluationRequest,
+    JobRequestError,
+    scenario_request_fields,
+    submit_evaluation,
+)
 from carml.settings import Settings
 from carml.storage import ObjectNotFound, open_object_store
 
@@ -27,6 +33,8 @@ def retry_job(settings: Settings, job: Job, enqueue: Enqueue) -> str:
             shards=job.shard_count,
             warmup_batches=parameters.get("warmup_batches", 1),
             owner=job.owner,
+            trace_level=parameters.get("trace_level"),
+            **scenario_request_fields(job),
         )
         return submit_evaluation(settings, request, enqueue)
     store = open_object_store(settings)
@@ -41,5 +49,6 @@ def retry_job(settings: Settings, job: Job, enqueue: Enqueue) -> str:
         hardware_tag=job.hardware_tag,
         top_k=parameters.get("top_k"),
         owner=job.owner,
+        trace_level=parameters.get("trace_level"),
     )
     return submit_prediction(settings, prediction, enqueue)

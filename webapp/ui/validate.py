@@ -18,10 +18,11 @@ from webapp.api.datasets import find_dataset
 from webapp.context import enqueue, settings
 from webapp.ui.forms import Form, default_hardware_tag, hardware_tag, live_tags, model_choices
 from webapp.ui.pages import error_page, ui_blueprint, upload_limit_message
+from webapp.ui.scenario_form import PLACEHOLDERS, SCENARIO_CHOICES, SCENARIO_FORM_FIELDS, scenario_form_fields
 
 blueprint = ui_blueprint("ui_validate", __name__)
 
-FIELDS = ("model", "framework", "dataset", "hardware_tag", "batch_size", "limit", "shards")
+FIELDS = ("model", "framework", "dataset", "hardware_tag", "batch_size", "limit", "shards", *SCENARIO_FORM_FIELDS)
 UPLOAD_FIELDS = ("name",)
 MAX_BATCH_SIZE = 4096
 MAX_LIMIT = 2**31 - 1
@@ -40,6 +41,8 @@ def _render(form: Form, status: int = 200) -> tuple[str, int]:
             tags=live_tags(settings()),
             max_shards=MAX_SHARDS,
             max_batch_size=MAX_BATCH_SIZE,
+            scenario_choices=SCENARIO_CHOICES,
+            scenario_placeholders=PLACEHOLDERS,
         ),
         status,
     )
@@ -51,6 +54,7 @@ def validate_page() -> tuple[str, int]:
     form = Form.of(request.args, FIELDS)
     form.values["batch_size"] = form.values["batch_size"] or "32"
     form.values["shards"] = form.values["shards"] or "1"
+    form.values["scenario"] = form.values["scenario"] or "accuracy"
     form.values["hardware_tag"] = form.values["hardware_tag"] or default_hardware_tag(settings())
     return _render(form)
 
@@ -69,9 +73,10 @@ def submit() -> BaseResponse | tuple[str, int]:
     batch_size = form.whole_number("batch_size", 1, MAX_BATCH_SIZE, default=32) or 32
     limit = form.whole_number("limit", 1, MAX_LIMIT)
     shards = form.whole_number("shards", 1, MAX_SHARDS, default=1) or 1
+    scenario = scenario_form_fields(form)  # a performance scenario and its options (docs/scenarios.md)
     if form.errors or model is None or dataset is None or tag is None:
         return _render(form, 400)
-    job_request = EvaluationRequest(model, dataset, framework, tag, batch_size, limit, shards, owner=OWNER)
+    job_request = EvaluationRequest(model, dataset, framework, tag, batch_size, limit, shards, owner=OWNER, **scenario)
     try:
         job_id = submit_evaluation(settings(), job_request, enqueue())
     except JobRequestError as exc:
