@@ -49,6 +49,9 @@ class ScenarioError(CarmlError):
 def _check_number(name: str, value: Any, maximum: float, *, whole: bool = False, minimum: float = 0.0) -> None:
     """`value` is a finite number (a whole one if `whole`) in (0, maximum], or [minimum, maximum] if minimum > 0."""
     kinds = int if whole else int | float
+    # NB: math.isfinite overflows on integers beyond a float's range; those are out of range anyway.
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        raise ScenarioError(f"{name} must be at most {maximum:g}", name)
     if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
         raise ScenarioError(f"{name} must be a {'whole number' if whole else 'number'}, got {value!r}", name)
     low_ok = value >= minimum if minimum > 0 else value > 0
@@ -116,6 +119,14 @@ class ScenarioOptions:
                 f"target_qps × min_duration_s schedules {scheduled:,.0f} queries; "
                 f"a run may hold at most {MAX_QUERIES:,}",
                 "target_qps",
+            )
+        # The schedule lasts until both minimums are met; one that outlasts the cap could never be VALID.
+        schedule_s = max(self.min_duration_s, self.min_query_count / self.target_qps)
+        if schedule_s > self.max_duration_s:
+            raise ScenarioError(
+                f"at {self.target_qps:g} queries/s, {self.min_query_count} queries take {schedule_s:,.1f} s, "
+                f"past max_duration_s ({self.max_duration_s:g} s): raise max_duration_s or the rate",
+                "max_duration_s",
             )
 
     def to_json(self) -> dict[str, Any]:

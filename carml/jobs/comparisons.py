@@ -111,7 +111,10 @@ class ComparisonRequest:
         if count > MAX_LEGS:
             raise JobRequestError(f"{count} legs is more than the {MAX_LEGS} a comparison may have", field="models")
         known = {f.name for f in dataclasses.fields(EvaluationRequest)}
-        taken = {"model", "dataset", "framework", "hardware_tag", "batch_size", "limit", "shards", "owner"}
+        taken = {  # the fields `legs` sets itself
+            *("model", "dataset", "framework", "hardware_tag", "batch_size"),
+            *("limit", "shards", "warmup_batches", "owner"),
+        }
         for option in self.leg_options:
             if option not in known or option in taken:
                 raise JobRequestError(f"unknown leg option {option!r}", field=option)
@@ -214,7 +217,8 @@ def get_comparison(settings: Settings, comparison_id: str) -> dict[str, Any]:
 def comparison_summary(comparison: Comparison, workers: dict[str, Worker] | None = None) -> dict[str, Any]:
     workers = workers or {}
     legs = [_leg_row(job, workers) for job in comparison.legs]
-    finished = [leg for leg in legs if leg["status"] == JobStatus.SUCCEEDED]
+    # An INVALID scenario run measured something, but not what was asked: it is never the best.
+    finished = [leg for leg in legs if leg["status"] == JobStatus.SUCCEEDED and leg["valid"] is not False]
     best: dict[str, list[int]] = {}
     for metric, better in METRICS.items():
         values = [leg[metric] for leg in finished if leg[metric] is not None]

@@ -25,7 +25,7 @@ from carml.db.session import session_scope
 from carml.errors import CarmlError
 from carml.evaluation.partial import STAGES, EvaluationPartial, summarize
 from carml.evaluation.record import reproducibility_record
-from carml.jobs.locking import locked_job, settle
+from carml.jobs.locking import locked_job, locked_shard, owns_shard, settle
 from carml.jobs.model_cache import ModelCache
 from carml.jobs.scenario_execution import (
     job_runner,
@@ -205,6 +205,7 @@ def _run(
         ),
         hardware=hardware,
         trace=trace,
+        attempt=shard.attempts,
     )
     return JobStatus.SUCCEEDED
 
@@ -243,10 +244,18 @@ def finish_shard(
     output: OutputObject,
     hardware: ShardHardware | None = None,
     trace: ShardTrace | None = None,
+    attempt: int | None = None,
 ) -> None:
-    """Record a shard's outcome; the shard that completes the job merges all of them, once."""
-    # Timings first, in their own transaction and in bulk: the locked one below must stay short.
+    """Record a shard's outcome; the shard that completes the job merges all of them, once.
+
+    `attempt` is the shard's attempt count when this copy claimed it: a copy that was redelivered while it
+    still ran (and so lost its claim) records nothing, so rows and result always come from one copy.
+    """
+    # Timings first, in their own transaction and in bulk: the job-locked one below must stay short. The shard's
+    # own row lock keeps two copies from interleaving their delete-and-insert.
     with session_scope(settings.database) as session:
+        if not owns_shard(locked_shard(session, job_id, shard_index), attempt):
+            return
         session.execute(delete(StageTiming).where(StageTiming.job_id == job_id, StageTiming.shard_index == shard_index))
         rows = _timing_rows(job_id, shard_index, partial)
         if rows:
@@ -257,8 +266,8 @@ def finish_shard(
     with session_scope(settings.database) as session:
         job = locked_job(session, job_id)
         shard = next(s for s in job.shards if s.index == shard_index)
-        if JobStatus(shard.status).final:
-            return  # a redelivered copy already ended this shard
+        if not owns_shard(shard, attempt):
+            return  # a redelivered copy already ended this shard, or claimed it since
         # Rewrites, not appends: a shard that ran before (and died before this point) leaves no duplicates.
         session.execute(
             delete(OutputObject).where(OutputObject.job_id == job_id, OutputObject.shard_index == shard_index)

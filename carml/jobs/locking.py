@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from carml.db.base import utcnow
-from carml.db.models import Job, JobStatus
+from carml.db.models import Job, JobShard, JobStatus
 
 
 def locked_job(session: Any, job_id: str) -> Job | None:
@@ -21,6 +21,24 @@ def locked_job(session: Any, job_id: str) -> Job | None:
         execution_options={"synchronize_session": False},
     )
     return session.get(Job, job_id, populate_existing=True)
+
+
+def locked_shard(session: Any, job_id: str, shard_index: int) -> JobShard | None:
+    """A shard row, write-locked until the transaction ends (the same no-op UPDATE as `locked_job`)."""
+    where = (JobShard.job_id == job_id, JobShard.index == shard_index)
+    session.execute(
+        update(JobShard).where(*where).values(attempts=JobShard.attempts),
+        execution_options={"synchronize_session": False},
+    )
+    return session.scalar(select(JobShard).where(*where).execution_options(populate_existing=True))
+
+
+def owns_shard(shard: JobShard | None, attempt: int | None) -> bool:
+    """Whether the copy of a shard that claimed it as `attempt` may still record its outcome: the shard is
+    running, and no later delivery has claimed it since (None: the caller does not know its attempt)."""
+    if shard is None or JobStatus(shard.status).final:
+        return False
+    return attempt is None or shard.attempts == attempt
 
 
 def settle(job: Job) -> bool:

@@ -174,9 +174,8 @@ def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCa
         predict = trace.predict_function(predictor) or predictor.predict
         timings: list[dict[str, Any]] = []
         answers = [_predict_one(predictor, store, entry, top_k, predict, timings) for entry in job.parameters["inputs"]]
-    except BaseException:
-        trace.close()
-        raise
+    finally:
+        trace.close()  # stops a framework profiler however the predictions end; what it recorded is kept
     body = "".join(json.dumps(a) + "\n" for a in answers).encode()
     trace.store_started()
     info = store.put_bytes(f"jobs/{job.id}/outputs/shard-0000.jsonl", body, content_type="application/x-ndjson")
@@ -185,7 +184,6 @@ def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCa
         row = locked_job(session, job.id)
         shard = row.shards[0]
         if JobStatus(shard.status).final:
-            trace.close()
             return
         session.add(
             OutputObject(

@@ -27,6 +27,10 @@ class _Pipeline:
     resource: Any  # the process's OpenTelemetry Resource (service.name)
 
 
+#: Spans the exporter may hold: several shards at the default CARML_TRACE_MAX_SPANS. NB: a full queue drops spans
+#: silently, so `export` also flushes as it goes when handed more than half of this at once.
+QUEUE_SPANS = 65_536
+
 _pipelines: dict[tuple[str, str], _Pipeline] = {}
 _lock = threading.Lock()
 
@@ -40,7 +44,9 @@ def _pipeline(endpoint: str, service: str) -> _Pipeline:
         key = (endpoint, service)
         if key not in _pipelines:
             exporter = OTLPSpanExporter(endpoint=endpoint, timeout=EXPORT_TIMEOUT_S)
-            processor = BatchSpanProcessor(exporter, schedule_delay_millis=SCHEDULE_DELAY_MS)
+            processor = BatchSpanProcessor(
+                exporter, schedule_delay_millis=SCHEDULE_DELAY_MS, max_queue_size=QUEUE_SPANS
+            )
             # A short-lived process (the CLI) sends what is still queued when it exits.
             atexit.register(processor.shutdown)
             _pipelines[key] = _Pipeline(processor, Resource.create({"service.name": service}))
@@ -79,8 +85,10 @@ def export(endpoint: str, service: str, records: Iterable[SpanRecord]) -> None:
     if not endpoint:
         return
     pipeline = _pipeline(endpoint, service)
-    for record in records:
+    for count, record in enumerate(records, start=1):
         pipeline.processor.on_end(_readable_span(record, pipeline.resource))
+        if count % (QUEUE_SPANS // 2) == 0:
+            pipeline.processor.force_flush(int(EXPORT_TIMEOUT_S * 1000))
 
 
 def flush(timeout_s: float = EXPORT_TIMEOUT_S) -> None:

@@ -101,6 +101,35 @@ def test_a_redelivered_shard_starts_its_progress_over(settings) -> None:
     assert job.progress_done == job.progress_total == 90 and _results(settings, job_id) == 1
 
 
+def test_a_copy_that_lost_its_claim_records_nothing(settings, monkeypatch) -> None:
+    from carml.db.models import StageTiming
+
+    job_id = _job(settings, shards=1)
+    register_worker(settings, "other@host", "cpu")
+    finish = execution.finish_shard
+
+    def redelivered_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # While the first copy ran, the broker handed the shard to another worker, which claimed it.
+        assert execution._start(settings, job_id, 0, "other@host") is not None
+        finish(*args, **kwargs)
+
+    monkeypatch.setattr(execution, "finish_shard", redelivered_meanwhile)
+    execution.run_shard(settings, job_id, 0, "cpu-test@host", ModelCache())
+    monkeypatch.setattr(execution, "finish_shard", finish)
+    with session_scope(settings.database) as session:
+        shard = session.scalar(select(JobShard).where(JobShard.job_id == job_id))
+        timings = session.scalar(select(func.count()).select_from(StageTiming).where(StageTiming.job_id == job_id))
+        assert (shard.status, shard.worker_id, shard.attempts, timings) == (JobStatus.RUNNING, "other@host", 2, 0), (
+            shard.error
+        )
+    assert _results(settings, job_id) == 0
+    # The copy that holds the claim finishes the shard: one result, one set of timings.
+    assert execution.run_shard(settings, job_id, 0, "cpu-test@host", ModelCache()) == JobStatus.SUCCEEDED
+    with session_scope(settings.database) as session:
+        timings = session.scalar(select(func.count()).select_from(StageTiming).where(StageTiming.job_id == job_id))
+    assert _results(settings, job_id) == 1 and timings == 9 * 4
+
+
 def test_a_shard_past_the_time_limit_ends_as_timed_out(tmp_path: Path) -> None:
     settings = _settings(tmp_path, CARML_JOB_TIME_LIMIT_S="0")
     job_id = _job(settings, shards=1)

@@ -148,8 +148,20 @@ def test_every_leg_runs_the_comparisons_scenario(client, settings, second_tag) -
     assert page.count('data-verdict="valid"') == 2
 
 
-def test_a_scenario_refused_for_one_leg_refuses_the_comparison(client, enqueued, settings, second_tag) -> None:
-    body = {**BODY, "hardware_tags": ["cpu", second_tag], "scenario": "server"}  # server needs a target rate
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({}, "target_qps"),  # server needs a target rate
+        ({"target_qps": 10, "latency_bound_ms": 50, "min_query_count": 10**400}, "min_query_count"),
+        ({"target_qps": 10**400, "latency_bound_ms": 50}, "target_qps"),
+        ({"target_qps": 10, "latency_bound_ms": 50, "min_query_count": 1000}, "max_duration_s"),  # 100 s > 60 s
+    ],
+)
+def test_a_scenario_refused_for_one_leg_refuses_the_comparison(
+    client, enqueued, settings, second_tag, changes, field
+) -> None:
+    body = {**BODY, "hardware_tags": ["cpu", second_tag], "scenario": "server", **changes}
     response = client.post("/api/v1/comparisons", json=body)
-    assert response.status_code == 400 and response.json["error"]["field"] == "target_qps"
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["field"] == field
     assert _rows(settings) == (0, 0) and enqueued == []

@@ -68,6 +68,8 @@ def test_a_submitted_comparison_shows_its_legs_side_by_side(client, token, setti
         ({"dataset": "nope"}, "dataset", "there is no dataset named"),
         ({"hardware_tags": ["cpu"]}, "hardware_tags", "at least two legs"),
         ({"hardware_tags": ["cpu", "nvidia-h100"]}, "hardware_tags", "no live worker serves"),
+        ({"title": "a\x00b"}, "title", "no control characters"),
+        ({"scenario": "server"}, "target_qps", "needs target_qps"),
     ],
 )
 def test_form_errors_are_shown_next_to_their_field(client, token, two_tags, changes, field, message) -> None:

@@ -28,7 +28,7 @@ def scenario_fields(body: Mapping[str, Any]) -> dict[str, Any]:
         whole = name in WHOLE_NUMBER_FIELDS
         if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
             raise ApiError(f"{name} must be {'an integer' if whole else 'a number'}", field=name)
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):  # NB: isfinite overflows on huge integers
             raise ApiError(f"{name} must be a finite number", field=name)
         fields[name] = value
     return fields

@@ -27,6 +27,7 @@ MAX_BATCH_SIZE = 4096
 MAX_LIMIT = 2**31 - 1
 OWNER = "local"  # until accounts exist
 _COMPARISON_ID = re.compile(r"^[0-9a-fA-F-]{1,36}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # PostgreSQL refuses NUL in text
 
 
 def _render(form: Form, chosen: dict[str, list[str]], status: int = 200) -> tuple[str, int]:
@@ -99,7 +100,9 @@ def submit() -> BaseResponse | tuple[str, int]:
     batch_sizes = _batch_sizes(form)
     limit = form.whole_number("limit", 1, MAX_LIMIT)
     shards = form.whole_number("shards", 1, MAX_SHARDS, default=1) or 1
-    title = (form.values.get("title") or "")[:200] or None
+    title = form.values.get("title") or None
+    if title is not None and (len(title) > 200 or _CONTROL.search(title)):
+        form.error("title", "the title must be at most 200 characters, with no control characters")
     scenario = scenario_form_fields(form)  # every leg runs the same scenario (docs/scenarios.md)
     if form.errors or dataset is None:
         return _render(form, chosen, 400)
