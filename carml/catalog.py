@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from carml.errors import CarmlError, ManifestError, NotFound, Problem
 from carml.manifest import DatasetManifest, LoadedManifest, ModelManifest
 from carml.manifest.loader import load_any_manifest, load_dataset_manifest, load_model_manifest
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
+_MAX_PARSED = 4096
+
+# Manifests already parsed and validated, by loader, file and content digest. The catalog is read on every job
+# submission (three times) and by most API requests; parsing its YAML each time was most of a submission's time.
+# Keyed by the bytes' SHA-256 (not the modification time), so an edited manifest is never served stale.
+_parsed: dict[tuple[Callable[..., Any], Path, str], LoadedManifest[Any]] = {}
+_parsed_lock = threading.Lock()
+
+
+def _load_cached(path: Path, loader: Callable[[Path], LoadedManifest[Any]]) -> LoadedManifest[Any]:
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return loader(path)  # the loader reports the file it cannot read
+    with _parsed_lock:
+        cached = _parsed.get((loader, path, digest))
+    if cached is not None:
+        return cached
+    loaded = loader(path)
+    with _parsed_lock:
+        if len(_parsed) >= _MAX_PARSED:
+            _parsed.clear()
+        _parsed[(loader, path, loaded.digest)] = loaded
+    return loaded
 
 
 def _manifest_files(folder: Path) -> Iterable[Path]:
@@ -43,7 +70,7 @@ class Catalog:
 
     def _add(self, path: Path, loader, into: list) -> None:  # type: ignore[no-untyped-def]
         try:
-            into.append(loader(path))
+            into.append(_load_cached(path, loader))
         except ManifestError as exc:
             self.problems.extend(exc.problems)
 

@@ -42,6 +42,7 @@ def open_predictor(
     labels = {spec.name: read_labels(spec.labels, loaded.folder, cache.resolve) for spec in manifest.outputs}
     predictor = predictor_class(manifest, model_path, device)
     predictor.threads = threads
+    predictor.max_image_pixels = cache.settings.image_max_pixels
     predictor.load(labels)
     return predictor, (time.perf_counter() - started) * 1000
 

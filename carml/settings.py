@@ -34,6 +34,13 @@ def _path(name: str, value: str) -> Path:
     return Path(value).expanduser()
 
 
+def _user_name(name: str, value: str) -> str:
+    # NB: empty is never passed here (load_settings keeps the default); spaces would make an owner nobody can type.
+    if value != value.strip() or not value.isprintable():
+        raise CarmlError(f"{name}={value!r}: expected a user name without spaces around it")
+    return value
+
+
 def _optional_path(name: str, value: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
@@ -160,6 +167,21 @@ class Settings:
         "Signs web sessions; give every web process the same one (random if unset).",
         default="",
     )
+    # --- accounts: the CLI acts as the operator; the embedded default creates a first admin.
+    user: str = _env(
+        "CARML_USER",
+        _user_name,
+        "User that CLI commands acting on the database directly (evaluate, predict, compare, jobs, cancel) act "
+        "as: the owner of what they submit.",
+        default="admin",
+    )
+    admin_password: str | None = _env(
+        "CARML_ADMIN_PASSWORD",
+        _optional_text,
+        "Password of the admin user that `carml up` creates when there is no user yet (random and printed once "
+        "if unset).",
+        default=None,
+    )
     # --- remote artifacts and S3/MinIO: https downloads and s3:// objects.
     http_timeout_s: int = _env("CARML_HTTP_TIMEOUT_S", _int, "Connect/read timeout of downloads.", default=30)
     url_allowlist: tuple[str, ...] = _env(
@@ -187,6 +209,25 @@ class Settings:
     )
     archive_max_bytes: int = _env(
         "CARML_ARCHIVE_MAX_BYTES", _int, "Archives expanding to more bytes are refused.", default=8 * 1024**3
+    )
+    # --- hostile input: what users may send (uploads, prediction inputs, input URLs); see docs/security.md.
+    upload_max_expanded_bytes: int = _env(
+        "CARML_UPLOAD_MAX_EXPANDED_BYTES",
+        _int,
+        "An uploaded dataset archive expanding to more bytes is refused before anything is unpacked.",
+        default=2 * 1024**3,
+    )
+    upload_max_members: int = _env(
+        "CARML_UPLOAD_MAX_MEMBERS",
+        _int,
+        "An uploaded dataset archive with more members is refused before anything is unpacked.",
+        default=100_000,
+    )
+    image_max_pixels: int = _env(
+        "CARML_IMAGE_MAX_PIXELS",
+        _int,
+        "Images declaring more pixels (width x height) are refused before they are decoded (decompression bombs).",
+        default=64_000_000,
     )
 
     # --- measurement: tracing, hardware sampling, cost.

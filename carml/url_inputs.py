@@ -68,7 +68,8 @@ def vetted_address(settings: Settings, host: str, port: int) -> str:
             ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
         why = _why_not_public(ip)
         if why and not _allowed(settings, host, ip):
-            raise UrlRefused(f"{host} resolves to {ip}, a {why} address; only public addresses are fetched")
+            article = "an" if why[0] in "aeiou" else "a"
+            raise UrlRefused(f"{host} resolves to {ip}, {article} {why} address; only public addresses are fetched")
         addresses.append(str(ip))
     if not addresses:
         raise UrlRefused(f"the host {host!r} has no address")

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from carml.errors import CarmlError, FrameworkUnavailable
+from carml.images import DEFAULT_MAX_PIXELS
 from carml.manifest.model import ModelManifest
 from predictors.context import ItemContext
 from predictors.postprocessing import OutputAnswer, postprocess_output
@@ -86,6 +87,7 @@ class Predictor(ABC):
         self.labels: dict[str, list[str] | None] = {}
         self.top_k: int | None = None  # overrides the manifest's top_k when set
         self.threads = 0  # compute threads for the framework when positive (set before `load`); 0: its default
+        self.max_image_pixels = DEFAULT_MAX_PIXELS  # CARML_IMAGE_MAX_PIXELS, set by `carml.runs.open_predictor`
         self._constants: dict[str, np.ndarray] = {
             c.name: np.full(c.shape, c.value, dtype=c.element_type) for c in manifest.constants
         }
@@ -134,7 +136,7 @@ class Predictor(ABC):
 
     def preprocess(self, item_id: str, data: bytes | np.ndarray | dict[str, Any]) -> PreparedItem:
         """Raw item -> model inputs. A dict gives each input its own data; anything else feeds every input."""
-        ctx = ItemContext()
+        ctx = ItemContext(max_image_pixels=self.max_image_pixels)
         inputs = {}
         for spec in self.manifest.inputs:
             value = data.get(spec.name) if isinstance(data, dict) else data

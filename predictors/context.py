@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from carml.images import DEFAULT_MAX_PIXELS
+
 
 @dataclass
 class ItemContext:
@@ -19,6 +21,8 @@ class ItemContext:
     duration_s: float | None = None
     # Time spent in decode steps (images, audio), part of preprocessing: traces show it as its own span.
     decode_ms: float = 0.0
+    # Images declaring more pixels are refused before decoding (CARML_IMAGE_MAX_PIXELS; decompression bombs).
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
 
     def apply_resize(self, factor_y: float, factor_x: float, offset_y: float = 0.0, offset_x: float = 0.0) -> None:
         """Compose one more resize (then shift) onto the mapping from original to model pixels."""

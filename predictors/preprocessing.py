@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from carml.images import DEFAULT_MAX_PIXELS, pixel_cap_reason
 from carml.manifest.model import InputSpec
 from carml.manifest.steps import Cast, Decode, DecodeAudio, Frame, Normalize, Resize
 from predictors.context import ItemContext
 
-# A decoded image larger than this is refused before its pixels are allocated (decompression bombs).
-MAX_IMAGE_PIXELS = 64_000_000
+# A decoded image larger than this is refused before its pixels are allocated (decompression bombs); a worker
+# uses CARML_IMAGE_MAX_PIXELS instead (through `ItemContext.max_image_pixels`).
+MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
 
 
 class ItemError(Exception):
@@ -51,14 +53,15 @@ def _convert_channels(pixels: np.ndarray, color_mode: str) -> np.ndarray:
     raise ItemError(f"cannot convert an image with {channels} channels to {color_mode}")
 
 
-def _decode_bytes(data: bytes, mode: str) -> np.ndarray:
+def _decode_bytes(data: bytes, mode: str, max_pixels: int) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ItemError(f"image is {width}x{height} pixels; at most {MAX_IMAGE_PIXELS} are accepted")
+            too_large = pixel_cap_reason(width, height, max_pixels)
+            if too_large:
+                raise ItemError(f"cannot decode image: {too_large}")
             # Photos carry their rotation in EXIF; OpenCV and browsers honour it, so must we.
             upright = ImageOps.exif_transpose(image)
             if upright.mode.startswith("I;16"):
@@ -67,6 +70,8 @@ def _decode_bytes(data: bytes, mode: str) -> np.ndarray:
             return _as_hwc(np.asarray(upright.convert(mode)))
     except UnidentifiedImageError:
         raise ItemError("cannot decode image: not a format Pillow can read") from None
+    except Image.DecompressionBombError as exc:
+        raise ItemError(f"cannot decode image: a decompression bomb: {exc}") from None
     except ItemError:
         raise
     except Exception as exc:  # Pillow raises many types for hostile files (DecompressionBombError, OSError ...)
@@ -78,7 +83,7 @@ def decode_image(data: bytes | np.ndarray, step: Decode, ctx: ItemContext) -> np
     if isinstance(data, np.ndarray):
         pixels = _as_hwc(data)
     else:
-        pixels = _decode_bytes(data, "L" if step.color_mode == "grayscale" else "RGB")
+        pixels = _decode_bytes(data, "L" if step.color_mode == "grayscale" else "RGB", ctx.max_image_pixels)
     pixels = _convert_channels(pixels, step.color_mode)
     ctx.original_size = (int(pixels.shape[0]), int(pixels.shape[1]))
     return pixels
@@ -107,8 +112,8 @@ def _resize_exact(pixels: np.ndarray, height: int, width: int, method: str) -> n
 def resize_image(pixels: np.ndarray, step: Resize, ctx: ItemContext) -> np.ndarray:
     """Resize (optionally keeping aspect by crop or letterbox) and record the geometry for postprocessing."""
     target_h, target_w = step.size
-    if target_h * target_w > MAX_IMAGE_PIXELS:
-        raise ItemError(f"resize to {target_w}x{target_h} exceeds {MAX_IMAGE_PIXELS} pixels")
+    if target_h * target_w > ctx.max_image_pixels:
+        raise ItemError(f"resize to {target_w}x{target_h} exceeds {ctx.max_image_pixels} pixels")
     height, width = pixels.shape[:2]
     if not step.keep_aspect:
         ctx.apply_resize(target_h / height, target_w / width)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = PROJECT_ROOT / "manifests"
@@ -31,3 +34,39 @@ def unique_tag(name: str) -> str:
     import secrets
 
     return f"{name}-{secrets.token_hex(3)}"
+
+
+# The user the web and API tests act as: an admin, so that tests written before accounts existed see everything.
+TEST_USER = "local"
+
+
+def sign_in(client: Any, settings: Any, name: str = TEST_USER, role: str = "admin", web: bool = True) -> Any:
+    """Make a Flask test client act as `name` (created, without a password, on first use): an API token in its
+    Authorization header and, with `web`, a login session for the pages. Returns the client."""
+    from carml.accounts import AccountError, create_token, create_user
+    from carml.accounts.users import user_id_for
+    from webapp.callers import SESSION_USER_KEY
+
+    try:
+        user_id = user_id_for(settings, name)
+    except AccountError:
+        user_id = create_user(settings, name, role).id
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(settings, name, 'tests')}"
+    if web:
+        with client.session_transaction() as session:
+            session[SESSION_USER_KEY] = user_id
+    return client
+
+
+def webapp_conftest(alias: str) -> ModuleType:
+    """The API tests' conftest (tests/webapp/conftest.py) as a module, for other test folders to reuse its fixtures.
+
+    NB: tests/webapp has no __init__.py and `webapp` names the app package, so the module is loaded by path,
+    under a name of the caller's choosing (each folder gets its own copy of the module).
+    """
+    path = PROJECT_ROOT / "tests" / "webapp" / "conftest.py"
+    spec = importlib.util.spec_from_file_location(f"carml_tests_webapp_conftest_{alias}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

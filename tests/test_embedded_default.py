@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -37,14 +38,21 @@ def test_carml_up_serves_and_runs_a_first_evaluation(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 90
         while True:
-            assert up.poll() is None and time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
+            printed = (tmp_path / "up.log").read_text()
+            assert up.poll() is None and time.monotonic() < deadline, printed[-3000:]
+            # The first start creates the user admin and shows its password and API token, once.
+            token = re.search(r"API token: (carml_\S+)", printed)
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/workers?alive=true", timeout=2) as reply:
+                workers = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/workers?alive=true")
+                if token:
+                    workers.add_header("Authorization", f"Bearer {token.group(1)}")
+                with urllib.request.urlopen(workers, timeout=2) as reply:
                     if json.load(reply)["workers"]:
                         break
             except OSError:
                 pass
             time.sleep(0.3)
+        assert printed.count("API token:") == 1 and re.search(r"password: +\S{12,}", printed)
         result = subprocess.run(
             [
                 sys.executable,
@@ -67,6 +75,7 @@ def test_carml_up_serves_and_runs_a_first_evaluation(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         summary = json.loads(result.stdout)
         assert summary["status"] == "succeeded" and summary["items"] == 360 and summary["top1"] > 0.95
+        assert summary["owner"] == "admin"  # the CLI acts as CARML_USER, by default admin
         assert (tmp_path / "home" / "carml.db").is_file() and any((tmp_path / "home" / "objects").rglob("*.jsonl"))
     finally:
         up.send_signal(signal.SIGTERM)

@@ -33,8 +33,12 @@ _CORRUPT = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZM
 
 @dataclass(frozen=True)
 class Limits:
+    """How much an archive may hold, and the settings that set it (named in refusals so users know what to raise)."""
+
     max_members: int
     max_bytes: int
+    members_setting: str = "CARML_ARCHIVE_MAX_MEMBERS"
+    bytes_setting: str = "CARML_ARCHIVE_MAX_BYTES"
 
 
 def unsafe_name_reason(name: str) -> str | None:
@@ -67,7 +71,7 @@ class _Checker:
         self.members += 1
         if self.members > self.limits.max_members:
             raise self.reject(
-                name, f"is past the limit of {self.limits.max_members} members (CARML_ARCHIVE_MAX_MEMBERS)"
+                name, f"is past the limit of {self.limits.max_members} members ({self.limits.members_setting})"
             )
         reason = unsafe_name_reason(name)
         if reason:
@@ -76,7 +80,8 @@ class _Checker:
         if self.total > self.limits.max_bytes:
             raise self.reject(
                 name,
-                f"takes the expanded size past the limit of {self.limits.max_bytes} bytes (CARML_ARCHIVE_MAX_BYTES)",
+                f"takes the expanded size past the limit of {self.limits.max_bytes} bytes "
+                f"({self.limits.bytes_setting})",
             )
 
 

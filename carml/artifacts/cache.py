@@ -8,7 +8,7 @@ from pathlib import Path
 from carml.artifacts.archive import Limits, select, unpack
 from carml.artifacts.fetchers import Fetcher, fetcher_for, load_fetchers
 from carml.artifacts.hashing import check_sha256, file_sha256
-from carml.artifacts.local import existing_file_path, pkg_path
+from carml.artifacts.local import confined, existing_file_path, pkg_path
 from carml.artifacts.store import BlobStore, blob_name
 from carml.errors import ArtifactError, CarmlError
 from carml.manifest.common import ArtifactRef
@@ -20,10 +20,24 @@ class ArtifactCache:
     """Local files and package files are used in place; downloads and unpacked archives live in the cache.
 
     Cache layout: `blobs/<sha256>/<name>` (verified downloads), `unpacked/<sha256>/` (archive contents).
+
+    `confine_local_files`: the service (workers, the web app) sets it, so that a manifest's `file:` artifacts and
+    labels must lie, symlinks resolved, inside the manifest folder holding it (its CARML_MANIFEST_DIRS entry, or
+    its own folder when it is in none); the local CLI reads what its user can.
+    `limits`: the archive limits, when not the CARML_ARCHIVE_* ones (uploads have tighter ones).
     """
 
-    def __init__(self, settings: Settings, shared: ObjectStore | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        shared: ObjectStore | None = None,
+        *,
+        confine_local_files: bool = False,
+        limits: Limits | None = None,
+    ):
         self.settings = settings
+        self.confine_local_files = confine_local_files
+        self.limits = limits or Limits(settings.archive_max_members, settings.archive_max_bytes)
         # A deployment's object store as a second level: each remote artifact is fetched from its origin
         # once, and workers on other machines copy it from the store (verified again, like any download).
         self.shared = shared
@@ -39,8 +53,7 @@ class ArtifactCache:
             return path
         self._require_file(ref, path)
         sha256 = ref.sha256 or file_sha256(path)  # a local archive without sha256 is keyed by its content
-        limits = Limits(self.settings.archive_max_members, self.settings.archive_max_bytes)
-        root = unpack(path, ref.archive, sha256, self.unpacked_root, limits, ref.url)
+        root = unpack(path, ref.archive, sha256, self.unpacked_root, self.limits, ref.url)
         return select(root, ref.path, ref.url)
 
     def verify(self, ref: ArtifactRef, base_dir: Path) -> None:
@@ -64,6 +77,8 @@ class ArtifactCache:
 
     def _local_file(self, ref: ArtifactRef, base_dir: Path) -> Path:
         path = existing_file_path(ref.url, base_dir)
+        if self.confine_local_files:
+            confined(path, self._manifest_root(base_dir), ref.url)
         if path.is_dir():
             if ref.sha256:
                 raise ArtifactError(
@@ -74,6 +89,11 @@ class ArtifactCache:
         if ref.sha256:
             check_sha256(path, ref.sha256, ref.url)
         return path
+
+    def _manifest_root(self, base_dir: Path) -> Path:
+        """The configured manifest folder that `base_dir` lies in, or `base_dir` itself (an upload, a user's path)."""
+        folder = base_dir.resolve()
+        return next((d for d in self.settings.manifest_dirs if folder.is_relative_to(d.resolve())), base_dir)
 
     def _download(self, ref: ArtifactRef, scheme: str) -> Path:
         if ref.sha256 is None:

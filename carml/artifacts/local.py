@@ -35,6 +35,25 @@ def existing_file_path(url: str, base_dir: Path) -> Path:
     return path
 
 
+def confined(path: Path, root: Path, url: str) -> Path:
+    """`path` with symlinks resolved, which must lie inside `root` (the manifest folder tree holding the manifest).
+
+    What the service runs must not read the server's own files (`../../etc/passwd`, `/etc/shadow`, a symlink
+    pointing out of the folder) through a manifest someone published.
+    """
+    try:
+        resolved, root = path.resolve(strict=True), root.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, on Python 3.11
+        raise ArtifactError(f"The artifact {url} cannot be resolved: {exc}.") from None
+    if not resolved.is_relative_to(root):
+        raise ArtifactError(
+            f"The artifact {url} leads outside the manifest's folder; the service reads local files only inside "
+            f"the manifest folder holding the manifest that names them (symlinks resolved). Move the file there, "
+            f"or serve it over https or s3 with a sha256."
+        )
+    return resolved
+
+
 def pkg_path(url: str) -> Path:
     """The file a `pkg://package/path/inside` URL names, within the installed package, used in place."""
     parts = urlsplit(url)

@@ -17,6 +17,7 @@ def cli() -> None:
 
 # Modules of carml.cli that define a COMMANDS list; imported when the CLI runs, not when carml.cli is imported.
 COMMAND_MODULES = (
+    "account_commands",
     "catalog_commands",
     "compare_commands",
     "db_commands",

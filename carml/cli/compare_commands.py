@@ -146,6 +146,7 @@ def compare_command(
         limit=limit,
         shards=shards,
         title=title,
+        owner=settings.user,  # the operator (CARML_USER): whoever holds the database URL is trusted with it
         leg_options=scenario.request_fields(seed),
     )
     with option_errors():  # a refused scenario value names its option

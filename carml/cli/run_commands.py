@@ -75,7 +75,12 @@ def predict_command(
             except OSError as exc:
                 raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="FILES") from None
         request = PredictionRequest(
-            model=model, inputs=inputs, framework=framework, hardware_tag=hardware_tag, top_k=top_k
+            model=model,
+            inputs=inputs,
+            framework=framework,
+            hardware_tag=hardware_tag,
+            top_k=top_k,
+            owner=load_settings().user,  # the operator (CARML_USER), as for evaluate
         )
         summary = _submit_and_follow(
             lambda settings, enqueue: submit_prediction(settings, request, enqueue), no_wait, as_json, quiet=True
@@ -267,6 +272,7 @@ def evaluate_command(
             shards=shards,
             warmup_batches=warmup,
             trace_level=trace_level,
+            owner=load_settings().user,  # the operator (CARML_USER): whoever holds the database URL is trusted
             **scenario.request_fields(seed),
         )
         with option_errors():  # a refused scenario value names its option

@@ -60,25 +60,28 @@ def worker_command(hardware: str, concurrency: int, threads: int | None, logleve
 @click.option("--status", type=click.Choice([s.value for s in JobStatus]))
 @click.option("--model")
 @click.option("--hardware", "hardware_tag")
+@click.option("--owner", help="Only this user's jobs (default: everyone's; the CLI is trusted with the database).")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def jobs_command(status: str | None, model: str | None, hardware_tag: str | None, limit: int, as_json: bool) -> None:
+def jobs_command(
+    status: str | None, model: str | None, hardware_tag: str | None, owner: str | None, limit: int, as_json: bool
+) -> None:
     """List jobs, newest first."""
     settings = load_settings()
     require_current(settings.database)
-    jobs = [
-        job_summary(j) for j in list_jobs(settings, status=status, model=model, hardware_tag=hardware_tag, limit=limit)
-    ]
+    found = list_jobs(settings, status=status, model=model, hardware_tag=hardware_tag, owner=owner, limit=limit)
+    jobs = [job_summary(j) for j in found]
     if as_json:
         print_json(jobs)
         return
     print_table(
-        ["id", "kind", "status", "model", "framework", "dataset", "hardware", "progress", "created"],
+        ["id", "kind", "status", "owner", "model", "framework", "dataset", "hardware", "progress", "created"],
         [
             [
                 j["id"][:8],
                 j["kind"],
                 j["status"],
+                j["owner"],
                 j["model"],
                 j["framework"],
                 j["dataset"],

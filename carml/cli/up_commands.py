@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from carml.settings import load_settings
+from carml.settings import Settings, load_settings
 
 
 def _serve(host: str, port: int) -> None:
@@ -31,6 +31,23 @@ def web_command(host: str | None, port: int | None) -> None:
     _serve(host or settings.web_host, port or settings.web_port)
 
 
+def _show_first_admin(settings: Settings) -> None:
+    """On the first start (no user yet), create `admin` and print its password and API token, this once only."""
+    from carml.accounts import ensure_first_admin
+
+    admin = ensure_first_admin(settings)
+    if admin is None:
+        return
+    password = admin.password if admin.password is not None else "(the one in CARML_ADMIN_PASSWORD)"
+    click.echo(
+        f"Created the user {admin.name!r} (role admin) — shown this once only, keep them:\n"
+        f"  password:  {password}\n"
+        f"  API token: {admin.token}\n"
+        f"More users: `carml users create NAME`; more tokens: `carml tokens create --user NAME`.",
+        err=True,
+    )
+
+
 @click.command("up")
 @click.option("--hardware", default="auto", show_default=True, help="Hardware tag of the worker started.")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=1, show_default=True)
@@ -42,6 +59,7 @@ def up_command(hardware: str, concurrency: int, host: str | None, port: int | No
 
     settings = load_settings()
     upgrade(settings.database)
+    _show_first_admin(settings)
     worker = subprocess.Popen(
         [sys.executable, "-m", "carml", "worker", "--hardware", hardware, "--concurrency", str(concurrency)],
         env=os.environ.copy(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
+from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -41,12 +42,22 @@ def dataset_readers() -> dict[str, Reader]:
         "npz": read_npz,
         "builtin": read_builtin,
     }
+    for name, reader in _plugin_readers().items():
+        readers.setdefault(name, reader)
+    return readers
+
+
+@cache
+def _plugin_readers() -> dict[str, Reader]:
+    # Once per process, like the predictor plugins: scanning the installed packages' entry points costs ~20 ms,
+    # and every job submission and every shard opens a dataset.
+    plugins: dict[str, Reader] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
-            readers.setdefault(ep.name, ep.load())
+            plugins.setdefault(ep.name, ep.load())
         except Exception as exc:  # a broken plugin must not break the built-in formats
             warnings.warn(f"dataset reader plugin {ep.name!r} failed to load: {exc}", stacklevel=2)
-    return readers
+    return plugins
 
 
 def open_dataset(loaded: LoadedManifest[DatasetManifest], resolve: Callable[..., Path]) -> OpenedDataset:

@@ -20,7 +20,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine, make_url, pool
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from carml.db.session import DatabaseError
+from carml.db.session import DatabaseError, engine_for
 from carml.errors import CarmlError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -64,9 +64,14 @@ def head() -> str:
     return heads[0]
 
 
-def current(url: str) -> str | None:
-    """The revision the database at `url` is at; None when it has none (empty, or not CarML's)."""
-    with _reporting(url, "read the revision of"), _connection(url) as connection:
+def current(url: str, *, pooled: bool = False) -> str | None:
+    """The revision the database at `url` is at; None when it has none (empty, or not CarML's).
+
+    `pooled`: on a connection from the process's pool (see carml.db.session), for a check made on every request
+    (the health check) rather than once; opening a connection costs more than the query.
+    """
+    connect = _pooled if pooled else _connection
+    with _reporting(url, "read the revision of"), connect(url) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -136,6 +141,12 @@ def _connection(url: str) -> Iterator[Connection]:
             yield connection
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _pooled(url: str) -> Iterator[Connection]:
+    with engine_for(url).connect() as connection:
+        yield connection
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from carml.db.base import Base, utcnow
@@ -28,6 +28,15 @@ class Scenario(StrEnum):
     SINGLE_STREAM = "single-stream"
     OFFLINE = "offline"
     SERVER = "server"
+
+
+class Role(StrEnum):
+    """What a user may do: run jobs on their own data (user), also publish models and shared datasets
+    (publisher), or see and manage everything (admin)."""
+
+    USER = "user"
+    PUBLISHER = "publisher"
+    ADMIN = "admin"
 
 
 class JobStatus(StrEnum):
@@ -77,6 +86,40 @@ class RegisteredDataset(Base):
     object_key: Mapped[str | None] = mapped_column(Text)
     items: Mapped[int | None] = mapped_column(Integer)
     registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    shared: Mapped[bool] = mapped_column(default=False, server_default=false())  # visible to every user
+
+
+class User(Base):
+    """A person or program that uses CarML; owns jobs, uploads and comparisons (by `name`)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default=Role.USER)
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # web login; None: tokens only
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", order_by="ApiToken.id")
+
+
+class ApiToken(Base):
+    """An API token: shown once when created, stored only as its SHA-256, revocable."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))  # what the user calls it, e.g. "laptop"
+    prefix: Mapped[str] = mapped_column(String(16))  # the token's first characters, to tell tokens apart
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+    user: Mapped[User] = relationship(back_populates="tokens")
 
 
 class Worker(Base):

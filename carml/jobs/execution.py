@@ -21,12 +21,14 @@ from sqlalchemy import delete, insert, select, update
 from carml.artifacts import ArtifactCache
 from carml.db.base import utcnow
 from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, RegisteredModel, Result, StageTiming
+from carml.db.retry import retried_on_lost_connection, skipped_while_database_away
 from carml.db.session import session_scope
 from carml.errors import CarmlError
 from carml.evaluation.partial import STAGES, EvaluationPartial, summarize
 from carml.evaluation.record import reproducibility_record
 from carml.jobs.locking import locked_job, locked_shard, owns_shard, settle
 from carml.jobs.model_cache import ModelCache
+from carml.jobs.recovery import gave_up_on
 from carml.jobs.scenario_execution import (
     job_runner,
     output_items,
@@ -50,6 +52,7 @@ from predictors.base import ItemPrediction
 POLL_INTERVAL_S = 0.25
 
 
+@retried_on_lost_connection  # a claim is idempotent: a redelivered shard is claimed again the same way
 def _start(settings: Settings, job_id: str, shard_index: int, worker_id: str) -> tuple[Job, JobShard, str] | None:
     """Claim a shard for this worker; None when there is nothing to run (ended, or its job is ending)."""
     with session_scope(settings.database) as session:
@@ -62,6 +65,10 @@ def _start(settings: Settings, job_id: str, shard_index: int, worker_id: str) ->
         if JobStatus(job.status).final or job.cancel_requested:
             shard.status, shard.finished_at = JobStatus.CANCELLED, utcnow()
             settle(job)
+            return None
+        # The OOM killer takes the pool process, not the worker, which gives the shard back to the broker:
+        # without this, a shard that runs out of memory every time would be redelivered forever.
+        if gave_up_on(job, shard):
             return None
         # A redelivered shard starts over: what it reported before its worker died no longer counts.
         job.progress_done -= shard.items_done
@@ -88,11 +95,18 @@ class _ShardProgress:
 
     def __call__(self, done: int, total: int) -> None:
         if done == total or time.monotonic() - self.last_write >= POLL_INTERVAL_S:
-            self.flush(done)
+            self.last_write = time.monotonic()
+            # A database restarting must not stop the evaluation: the next write catches up (see `_write`).
+            with skipped_while_database_away(f"progress of shard {self.shard_index} of job {self.job_id}"):
+                self._write(done)
 
+    @retried_on_lost_connection
     def flush(self, done: int) -> None:
-        delta, self.reported = done - self.reported, done
-        self.last_write = time.monotonic()
+        """Write the shard's final count, waiting for a database that is away."""
+        self._write(done)
+
+    def _write(self, done: int) -> None:
+        delta = done - self.reported
         with session_scope(self.settings.database) as session:
             session.execute(update(Job).where(Job.id == self.job_id).values(progress_done=Job.progress_done + delta))
             session.execute(
@@ -100,6 +114,7 @@ class _ShardProgress:
                 .where(JobShard.job_id == self.job_id, JobShard.index == self.shard_index)
                 .values(items_done=done)
             )
+        self.reported = done  # only once committed: the delta of a write that failed goes with the next one
 
     def should_stop(self) -> bool:
         """True once the job is cancelled or ended elsewhere (a sibling shard failed), or time is up."""
@@ -107,11 +122,14 @@ class _ShardProgress:
             self.stopped = self.timed_out = True
         if not self.stopped and time.monotonic() - self.last_check >= POLL_INTERVAL_S:
             self.last_check = time.monotonic()
-            with session_scope(self.settings.database) as session:
+            with (
+                skipped_while_database_away(f"cancellation check of job {self.job_id}"),
+                session_scope(self.settings.database) as session,
+            ):
                 cancel, status = session.execute(
                     select(Job.cancel_requested, Job.status).where(Job.id == self.job_id)
                 ).one()
-            self.stopped = bool(cancel) or JobStatus(status).final
+                self.stopped = bool(cancel) or JobStatus(status).final
         return self.stopped
 
 
@@ -142,7 +160,7 @@ def _run(
     loaded = load_model_manifest(Path(job.parameters["manifest"]))
     if expected_digest and loaded.digest != expected_digest:
         raise CarmlError(f"the manifest {loaded.source} changed after the job was submitted; submit it again")
-    cache = ArtifactCache(settings, shared=open_object_store(settings))
+    cache = ArtifactCache(settings, shared=open_object_store(settings), confine_local_files=True)
     dataset = open_job_dataset(settings, job.dataset_name or "")
     trace = ShardTrace.begin(settings, job, shard, worker_id)
     cached = models.get(loaded, cache, settings.device, settings.threads)
@@ -233,6 +251,7 @@ def _timing_rows(job_id: str, shard_index: int, partial: EvaluationPartial) -> l
     ]
 
 
+@retried_on_lost_connection  # every write below is a rewrite, so it can be done again
 def finish_shard(
     settings: Settings,
     job_id: str,
@@ -321,6 +340,7 @@ def _merge(session: Any, job: Job) -> None:
     job.status, job.finished_at = JobStatus.SUCCEEDED, utcnow()
 
 
+@retried_on_lost_connection
 def end_shard(settings: Settings, job_id: str, shard_index: int, status: JobStatus, error: str | None) -> None:
     """End a shard as failed, cancelled or timed out; the job then ends too, keeping no partial result."""
     with session_scope(settings.database) as session:

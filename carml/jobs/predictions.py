@@ -13,6 +13,7 @@ from carml.db.base import utcnow
 from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, Result
 from carml.db.session import session_scope
 from carml.evaluation.runner import PredictBatch
+from carml.images import oversized_image_reason
 from carml.jobs.locking import locked_job
 from carml.jobs.model_cache import ModelCache
 from carml.jobs.service import (
@@ -62,6 +63,11 @@ def submit_prediction(settings: Settings, request: PredictionRequest, enqueue: E
     too_big = [name for name, data in request.inputs if len(data) > MAX_INPUT_BYTES]
     if too_big:
         raise JobRequestError(f"{too_big[0]} is larger than {MAX_INPUT_BYTES // 2**20} MiB", field="inputs")
+    for name, data in request.inputs:
+        # Refused here, before anything is stored: a worker would refuse it anyway, after the job was written.
+        bomb = oversized_image_reason(data, settings.image_max_pixels)
+        if bomb:
+            raise JobRequestError(f"{name}: {bomb}", field="inputs")
     if request.top_k is not None and request.top_k < 1:
         raise JobRequestError("top_k must be at least 1", field="top_k")
     loaded = resolve_model(settings, request.model, request.framework)
@@ -166,7 +172,8 @@ def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCa
     loaded = load_model_manifest(Path(job.parameters["manifest"]))
     store = open_object_store(settings)
     trace = ShardTrace.begin(settings, job, job.shards[0], worker_id)
-    cached = models.get(loaded, ArtifactCache(settings, shared=store), settings.device, settings.threads)
+    cache = ArtifactCache(settings, shared=store, confine_local_files=True)
+    cached = models.get(loaded, cache, settings.device, settings.threads)
     trace.model_loaded(cached)
     predictor = cached.predictor
     top_k = job.parameters.get("top_k")

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from carml.db.base import utcnow
-from carml.db.models import JobShard, JobStatus, Worker
+from carml.db.models import Job, JobShard, JobStatus, Worker
 from carml.db.session import session_scope
 from carml.jobs.locking import locked_job, settle
 from carml.jobs.service import Enqueue
@@ -20,6 +20,19 @@ from carml.settings import Settings
 
 #: A shard started this many times without finishing ends its job as failed.
 MAX_ATTEMPTS = 3
+
+
+def gave_up_on(job: Job, shard: JobShard) -> bool:
+    """Fail a shard (and so its job) that was started `MAX_ATTEMPTS` times without finishing; True if it was.
+
+    Called on the locked job, before the shard is queued or claimed once more.
+    """
+    if shard.attempts < MAX_ATTEMPTS:
+        return False
+    shard.status, shard.finished_at = JobStatus.FAILED, utcnow()
+    shard.error = f"its worker died {shard.attempts} times while running it (out of memory?)"
+    settle(job)
+    return True
 
 
 def requeue_lost_shards(settings: Settings, enqueue: Enqueue) -> list[tuple[str, int]]:
@@ -39,10 +52,7 @@ def requeue_lost_shards(settings: Settings, enqueue: Enqueue) -> list[tuple[str,
             worker = session.get(Worker, shard.worker_id) if shard.worker_id else None
             if shard.status != JobStatus.RUNNING or (worker and worker.last_heartbeat >= silent_since):
                 continue  # another worker got here first, or the worker came back
-            if shard.attempts >= MAX_ATTEMPTS:
-                shard.status, shard.finished_at = JobStatus.FAILED, utcnow()
-                shard.error = f"its worker died {shard.attempts} times while running it (out of memory?)"
-                settle(job)
+            if gave_up_on(job, shard):
                 continue
             job.progress_done -= shard.items_done
             shard.items_done, shard.status, shard.worker_id = 0, JobStatus.QUEUED, None

@@ -20,6 +20,7 @@ from carml.datasets import DATA_SUFFIXES, OpenedDataset, manifest_for_path, open
 from carml.db.models import RegisteredDataset
 from carml.db.session import DatabaseError, session_scope
 from carml.errors import CarmlError, DatasetError, NotFound
+from carml.jobs.upload_checks import class_name_reason, npz_expansion_reason, oversized_image, upload_limits
 from carml.manifest import LoadedManifest
 from carml.runs import open_dataset_by_name
 from carml.settings import Settings
@@ -81,6 +82,7 @@ def upload_entry(row: RegisteredDataset) -> dict[str, Any]:
         "sha256": sha256,
         "filename": filename,
         "owner": row.owner,
+        "shared": row.shared,  # visible to every user, not only its owner
         "registered_at": row.registered_at.isoformat(),
     }
 
@@ -122,7 +124,7 @@ def _local_copy(settings: Settings, object_key: str) -> Path:
 def open_job_dataset(settings: Settings, name: str) -> OpenedDataset:
     """A catalog dataset, a path (as `open_dataset_by_name` reads them), or an uploaded dataset by name."""
     catalog = Catalog.load(settings.manifest_dirs)
-    cache = ArtifactCache(settings)
+    cache = ArtifactCache(settings, confine_local_files=True)  # the service: no file outside a manifest's folder
     if not UPLOAD_NAME.fullmatch(name) or any(d.manifest.name == name for d in catalog.datasets):
         return open_dataset_by_name(name, catalog, cache)
     row = _upload_row(settings, name)
@@ -160,6 +162,17 @@ def _open_checked(path: Path, name: str, filename: str, cache: ArtifactCache) ->
     return opened
 
 
+def _check_contents(opened: OpenedDataset, unpacked: Path, filename: str, max_pixels: int) -> None:
+    """Refuse class names unsafe to show or export, and images that are decompression bombs (headers only)."""
+    for label in opened.labels:
+        reason = class_name_reason(label)
+        if reason:
+            raise UploadError(f"{filename}: the class name {label[:60]!r} {reason}", field="file")
+    found = oversized_image(unpacked, max_pixels) if unpacked.is_dir() else None
+    if found:
+        raise UploadError(f"{filename}: {found[0]}: {found[1]}", field="file")
+
+
 def _discard(settings: Settings, object_key: str) -> None:
     """Delete an object this upload wrote, unless a registered upload uses it."""
     with session_scope(settings.database) as session:
@@ -168,7 +181,9 @@ def _discard(settings: Settings, object_key: str) -> None:
         open_object_store(settings).delete_prefix(object_key)
 
 
-def _publish(settings: Settings, name: str, key: str, path: Path, opened: OpenedDataset, owner: str) -> None:
+def _publish(
+    settings: Settings, name: str, key: str, path: Path, opened: OpenedDataset, owner: str, shared: bool = False
+) -> None:
     """Store the file, then register it; undo the object when registering fails or loses a race."""
     open_object_store(settings).put_file(
         key, path, content_type=mimetypes.guess_type(path.name)[0] or DEFAULT_CONTENT_TYPE
@@ -179,6 +194,7 @@ def _publish(settings: Settings, name: str, key: str, path: Path, opened: Opened
         modality=opened.modality,
         digest=opened.digest,
         owner=owner,
+        shared=shared,
         object_key=key,
         items=len(opened.items),
     )
@@ -199,7 +215,9 @@ def _publish(settings: Settings, name: str, key: str, path: Path, opened: Opened
         raise UploadError(f"a dataset named {name!r} was uploaded at the same moment", field="name", status=409)
 
 
-def store_upload(settings: Settings, name: str, filename: str, data_path: Path, owner: str) -> dict[str, Any]:
+def store_upload(
+    settings: Settings, name: str, filename: str, data_path: Path, owner: str, shared: bool = False
+) -> dict[str, Any]:
     """Check an uploaded file with the dataset readers, store and register it; returns the upload report.
 
     Uploads are immutable, so jobs stay reproducible: a name already uploaded accepts only the same bytes again.
@@ -208,6 +226,9 @@ def store_upload(settings: Settings, name: str, filename: str, data_path: Path, 
     safe = safe_filename(filename)
     sha256 = file_sha256(Path(data_path))
     existing = _upload_row(settings, name)
+    if existing is not None and existing.owner != owner:
+        # Names are one namespace for everyone: say it is taken, not whose it is or what it holds.
+        raise UploadError(f"the name {name!r} is already taken; choose another name", field="name", status=409)
     if existing is not None and _key_parts(existing.object_key or "")[0] != sha256:
         raise UploadError(
             f"a different dataset is already uploaded as {name!r}; choose another name", field="name", status=409
@@ -219,10 +240,16 @@ def store_upload(settings: Settings, name: str, filename: str, data_path: Path, 
         except OSError:  # another file system, or links not allowed
             shutil.copyfile(data_path, path)
         # Checked with a throw-away cache inside the temporary folder: an archive refused here leaves nothing
-        # unpacked in the shared artifact cache.
-        opened = _open_checked(path, name, safe, ArtifactCache(replace(settings, cache_dir=Path(folder) / "cache")))
+        # unpacked in the shared artifact cache. Uploads have tighter archive caps than operators' artifacts.
+        limits = upload_limits(settings)
+        expansion = npz_expansion_reason(path, limits) if safe.endswith(".npz") else None
+        if expansion:
+            raise UploadError(f"{safe}: {expansion}", field="file")
+        scratch = replace(settings, cache_dir=Path(folder) / "cache")
+        opened = _open_checked(path, name, safe, ArtifactCache(scratch, limits=limits))
+        _check_contents(opened, scratch.cache_dir / "unpacked", safe, settings.image_max_pixels)
         if existing is None:
-            _publish(settings, name, f"{KEY_PREFIX}/{name}/{sha256}/{safe}", path, opened, owner)
+            _publish(settings, name, f"{KEY_PREFIX}/{name}/{sha256}/{safe}", path, opened, owner, shared)
     return {
         "name": name,
         "format": opened.format,

@@ -17,6 +17,12 @@ from carml.manifest.model import ModelManifest
 M = TypeVar("M", bound=BaseModel)
 
 MAX_MANIFEST_BYTES = 1024 * 1024
+# Nodes a manifest may hold once its aliases are expanded: real manifests have hundreds; a "billion laughs"
+# document of a few lines (aliases of aliases, nine deep) expands to 10**9 and would exhaust memory downstream.
+MAX_EXPANDED_NODES = 100_000
+# Manifests nest a handful of levels; stopping at this depth costs microseconds, where running into Python's
+# recursion limit costs seconds of CPU per file.
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,19 @@ def _message(error: dict[str, Any]) -> str:
 
 
 class _ManifestLoader(yaml.SafeLoader):
-    """The safe loader (no object construction), refusing duplicate keys: with them the last silently wins."""
+    """The safe loader (no object construction), refusing duplicate keys (with them the last silently wins) and
+    documents nested deeper than MAX_DEPTH."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise RecursionError(f"more than {MAX_DEPTH} levels")  # reported as "nested too deeply"
+            return super().compose_node(parent, index)  # type: ignore[misc]
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -97,6 +115,31 @@ class _ManifestLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+def expanded_node_count(root: yaml.Node, stop_after: int) -> int:
+    """How many nodes `root` amounts to with every alias expanded, counting no further than past `stop_after`."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]  # an alias of a node already counted: its whole size again, without walking it
+        sizes[key] = 1  # a recursive alias (`&a [*a]`) counts once instead of looping
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > stop_after:
+                break
+        sizes[key] = total
+        return total
+
+    return size(root)
 
 
 @dataclass(frozen=True)
@@ -123,6 +166,9 @@ def read_yaml(path: Path) -> ParsedYaml:
     loader = _ManifestLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None and expanded_node_count(node, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+            message = f"not valid YAML: its aliases expand it past {MAX_EXPANDED_NODES} nodes (billion laughs)"
+            raise ManifestError([Problem(str(path), "", message)])
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

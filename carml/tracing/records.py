@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import random
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,13 +12,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def new_trace_id() -> str:
     """32 lowercase hex digits, never all zeros (W3C trace context)."""
-    # NB: the `random` module reseeds itself in forked children, so worker processes never share ids.
-    return f"{random.getrandbits(128) or 1:032x}"
+    # NB: from the OS, not the `random` module: anything in the process may seed that one (a framework's
+    # set_random_seed, a test runner), and repeated ids would make the next job's spans collide in the database.
+    return f"{secrets.randbits(128) or 1:032x}"
 
 
 def new_span_id() -> str:
     """16 lowercase hex digits, never all zeros."""
-    return f"{random.getrandbits(64) or 1:016x}"
+    return f"{secrets.randbits(64) or 1:016x}"
 
 
 def epoch_ns(moment: datetime) -> int:

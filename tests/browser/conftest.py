@@ -3,6 +3,7 @@
 Fixtures:
   browser            session: a Selenium WebDriver on headless Chromium; skips without Chromium (fails when CI=true)
   carml_site         session: base URL ("http://127.0.0.1:PORT") of `carml up` on the embedded default, worker live
+  site_token         session: the API token `carml up` printed for its first admin (`Authorization: Bearer ...`)
   open_page(path)    navigates `browser` to carml_site + path, waits for the load; returns the HTTP status
   screenshot(driver, name)   saves <artifacts>/screenshots/<name>.png; returns the path
 A failing test that used `browser` also leaves <artifacts>/failures/<test>.png. <artifacts> is $CARML_TEST_ARTIFACTS,
@@ -62,8 +63,9 @@ def _skip_or_fail(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Headless Chromium driven by Selenium, shared by the session (a fresh profile; cookies persist across tests)."""
+def browser(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Headless Chromium driven by Selenium, shared by the session (a fresh profile; cookies persist across tests),
+    logged in to `carml_site` as its first admin through the login form."""
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
     if missing:
         _skip_or_fail(
@@ -94,6 +96,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     driver.set_page_load_timeout(PAGE_LOAD_TIMEOUT_S)
     driver.set_script_timeout(PAGE_LOAD_TIMEOUT_S)
     try:
+        _log_in(driver, request.getfixturevalue("carml_site"))  # the site starts only once a browser exists
         yield driver
     finally:
         driver.quit()
@@ -155,17 +158,48 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _live_workers(base: str) -> list[dict[str, Any]]:
+ADMIN_PASSWORD = "browser-tests-admin"  # CARML_ADMIN_PASSWORD of the site: the first admin's password
+_PRINTED_TOKEN = re.compile(r"API token: (carml_\S+)")
+
+
+def _log_in(driver: Any, base: str) -> None:
+    """Log in through the form, as a person would; the session cookie then serves every later test."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/login")
+    driver.find_element(By.ID, "name").send_keys("admin")
+    driver.find_element(By.ID, "password").send_keys(ADMIN_PASSWORD)
+    driver.find_element(By.ID, "login-submit").click()
+    assert driver.find_element(By.ID, "current-user").text == "admin", driver.page_source[:2000]
+
+
+def _live_workers(base: str, token: str | None) -> list[dict[str, Any]]:
+    if token is None:
+        return []
+    request = urllib.request.Request(f"{base}/api/v1/workers?alive=true", headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(f"{base}/api/v1/workers?alive=true", timeout=2) as reply:
+        with urllib.request.urlopen(request, timeout=2) as reply:
             return json.load(reply)["workers"]
     except (OSError, ValueError, KeyError):
         return []
 
 
 @pytest.fixture(scope="session")
-def carml_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`carml up` on the embedded default in a private CARML_HOME; yields its base URL once a worker is live.
+def carml_site(_carml_up: tuple[str, str]) -> str:
+    """The site's base URL, "http://127.0.0.1:PORT"."""
+    return _carml_up[0]
+
+
+@pytest.fixture(scope="session")
+def site_token(_carml_up: tuple[str, str]) -> str:
+    """The first admin's API token, as `carml up` printed it."""
+    return _carml_up[1]
+
+
+@pytest.fixture(scope="session")
+def _carml_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """`carml up` on the embedded default in a private CARML_HOME; yields (its base URL, the API token it printed
+    for its first admin) once a worker is live.
 
     Shared by the session: jobs one test submits are visible to the next. Its log is `up.log` in the folder
     that the start-up error message names.
@@ -179,6 +213,7 @@ def carml_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         CARML_WORKER_HEARTBEAT_S="1",
         # The URL test serves its image on loopback, which input URLs may reach only when allow-listed.
         CARML_URL_ALLOWLIST="127.0.0.1",
+        CARML_ADMIN_PASSWORD=ADMIN_PASSWORD,
     )
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -194,12 +229,16 @@ def carml_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     try:
         deadline = time.monotonic() + SITE_START_TIMEOUT_S
-        while not _live_workers(base):
+        token = None
+        while not _live_workers(base, token):
+            printed = _PRINTED_TOKEN.search(log_path.read_text())
+            token = printed.group(1) if printed else None
             if up.poll() is not None or time.monotonic() > deadline:
                 state = f"exited with {up.returncode}" if up.poll() is not None else "no live worker in time"
                 raise AssertionError(f"carml up ({state}); {log_path}:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.3)
-        yield base
+        assert token is not None
+        yield base, token
     finally:
         if up.poll() is None:
             up.send_signal(signal.SIGTERM)

@@ -14,18 +14,18 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 
-def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
+def _post_json(url: str, body: dict[str, Any], token: str) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
     with urllib.request.urlopen(request, timeout=10) as reply:
         return json.load(reply)
 
 
-def _wait_succeeded(base: str, job_id: str, timeout: float = 60) -> None:
+def _wait_succeeded(base: str, job_id: str, token: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
+    job = urllib.request.Request(f"{base}/api/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {token}"})
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base}/api/v1/jobs/{job_id}", timeout=5) as reply:
+        with urllib.request.urlopen(job, timeout=5) as reply:
             status = json.load(reply)["status"]
         if status == "succeeded":
             return
@@ -35,12 +35,16 @@ def _wait_succeeded(base: str, job_id: str, timeout: float = 60) -> None:
 
 
 def test_the_recommend_page_draws_its_scatter_plot(
-    browser: Any, carml_site: str, open_page: Callable[[str], int], screenshot: Callable[[Any, str], Path]
+    browser: Any,
+    carml_site: str,
+    site_token: str,
+    open_page: Callable[[str], int],
+    screenshot: Callable[[Any, str], Path],
 ) -> None:
     for batch_size in (10, 30):
         body = {"kind": "evaluate", "model": "digits-cnn", "framework": "onnxruntime", "dataset": "digits"}
-        job = _post_json(f"{carml_site}/api/v1/jobs", {**body, "limit": 60, "batch_size": batch_size})
-        _wait_succeeded(carml_site, job["id"])
+        job = _post_json(f"{carml_site}/api/v1/jobs", {**body, "limit": 60, "batch_size": batch_size}, site_token)
+        _wait_succeeded(carml_site, job["id"], site_token)
     browser.get_log("browser")  # forget what earlier pages logged
     assert open_page("/recommend?task=image-classification") == 200
     canvas = WebDriverWait(browser, 20, poll_frequency=0.1).until(

@@ -7,7 +7,7 @@ import json
 import re
 
 from sqlalchemy import create_engine, pool
-from support import PROJECT_ROOT, unique_tag
+from support import PROJECT_ROOT, sign_in, unique_tag
 
 from carml.jobs.comparisons import get_comparison
 from carml.settings import load_settings
@@ -47,7 +47,7 @@ def test_a_comparison_over_two_workers_returns_both_legs_with_all_metrics(
     assert f"{one} (1 thr)" in out and f"{two} (2 thr)" in out and "P99 MS" in out
 
     app = create_app(load_settings(env), lambda *_: None)
-    page = app.test_client().get(f"/comparisons/{comparison['id']}").get_data(as_text=True)
+    page = sign_in(app.test_client(), load_settings(env)).get(f"/comparisons/{comparison['id']}").get_data(as_text=True)
     assert page.count("data-job-status>succeeded<") == 2
     assert "(1 thread)" in page and "(2 threads)" in page
     assert get_comparison(load_settings(env), comparison["id"])["legs_finished"] == 2

@@ -3,29 +3,22 @@ store, a live `cpu` worker row) for in-process runs; the service area's fixtures
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 # PostgreSQL + Redis + S3 + `carml worker` processes, for the end-to-end tests.
 from service.conftest import service_env, start_worker  # noqa: F401
+from support import webapp_conftest
 
 
 def _api_conftest() -> ModuleType:
-    # tests/webapp has no __init__.py and `webapp` names the app package, so the module is loaded by path.
-    path = Path(__file__).resolve().parent.parent / "webapp" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("carml_tests_webapp_conftest_for_tracing", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return webapp_conftest("tracing")
 
 
 _api = _api_conftest()

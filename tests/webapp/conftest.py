@@ -14,6 +14,7 @@ from PIL import Image
 
 # The service area's real PostgreSQL + Redis + S3 + worker fixtures, for the end-to-end test.
 from service.conftest import service_env, start_worker  # noqa: F401
+from support import sign_in
 
 from carml.datasets.digits import load_digits_split
 from carml.db.migrate import upgrade
@@ -50,8 +51,9 @@ def app(settings: Settings, enqueued: list[tuple[str, int, str]]) -> Flask:
 
 
 @pytest.fixture()
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(app: Flask, settings: Settings) -> FlaskClient:
+    """A client signed in as the admin `local`: a bearer token on every request, and a login session."""
+    return sign_in(app.test_client(), settings)
 
 
 def _member(name: str) -> zipfile.ZipInfo:

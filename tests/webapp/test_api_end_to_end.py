@@ -7,7 +7,7 @@ import json
 import time
 
 import numpy as np
-from support import MANIFESTS, unique_tag
+from support import MANIFESTS, sign_in, unique_tag
 
 from carml.datasets.digits import load_digits_split
 from carml.db.models import JobStatus
@@ -40,7 +40,7 @@ def test_jobs_through_the_api_run_on_a_real_worker(service_env, start_worker) ->
     tag = unique_tag("cpu")
     start_worker(service_env, tag)
     settings = load_settings(service_env)
-    client = create_app(settings).test_client()  # the default enqueuer: Celery on Redis
+    client = sign_in(create_app(settings).test_client(), settings)  # the default enqueuer: Celery on Redis
 
     job = _evaluate(client, "digits-png", tag)
     local = evaluate_model(settings, "digits-cnn", "digits-png", framework="onnxruntime")

@@ -83,3 +83,22 @@ def test_responses_match_their_schemas(client, settings, digits_zip) -> None:
     assert run_shard(settings, created.json["id"], 0, "cpu-test@host", ModelCache()) == "succeeded"
     check(client.get(f"/api/v1/jobs/{created.json['id']}"), "Job", 200)
     check(client.get(f"/api/v1/results/{created.json['id']}"), "JobResult", 200)
+
+
+def test_the_document_says_every_operation_but_health_needs_a_bearer_token(client) -> None:
+    document = _document(client)
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        **document["components"]["securitySchemes"]["bearer"],
+        "type": "http",
+        "scheme": "bearer",
+    }
+    assert document["security"] == [{"bearer": []}]
+    assert "WWW-Authenticate" in document["components"]["responses"]["E401"]["headers"]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if path == "/health":
+                assert operation["security"] == [] and "401" not in operation["responses"]
+            else:
+                assert operation["responses"]["401"] == {"$ref": "#/components/responses/E401"}, (path, method)
+    assert "403" in document["paths"]["/datasets"]["post"]["responses"]
+    assert set(document["paths"]["/datasets/{name}"]["delete"]["responses"]) >= {"204", "401", "403", "404", "409"}

@@ -3,14 +3,13 @@ worker), reused from tests/webapp/conftest.py, plus finished jobs made by runnin
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 from flask.testing import FlaskClient
+from support import webapp_conftest
 
 from carml.jobs.execution import run_shard
 from carml.jobs.model_cache import ModelCache
@@ -18,13 +17,7 @@ from carml.settings import Settings
 
 
 def _api_conftest() -> ModuleType:
-    # tests/webapp has no __init__.py and `webapp` names the app package, so the module is loaded by path.
-    path = Path(__file__).resolve().parent.parent / "webapp" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("carml_tests_webapp_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return webapp_conftest("ui")
 
 
 _api = _api_conftest()

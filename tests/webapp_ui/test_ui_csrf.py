@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from support import sign_in
 
 POSTS = ("/try", "/validate", "/datasets/upload", "/jobs/{job}/cancel", "/jobs/{job}/retry")
 
@@ -29,8 +30,8 @@ def test_a_wrong_token_is_refused(client, token, evaluate, path) -> None:
     assert response.status_code == 400 and "CSRF" in response.get_data(as_text=True)
 
 
-def test_a_token_from_another_session_is_refused(app, token) -> None:
-    other = app.test_client()
+def test_a_token_from_another_session_is_refused(app, settings, token) -> None:
+    other = sign_in(app.test_client(), settings)  # logged in as the same user, but in another session
     response = other.post("/try", data={"csrf_token": token, "sample": "digit-1.png"})
     assert response.status_code == 400
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from measured_runs import PRICED_TAG, UNPRICED_TAG, MeasuredRuns, measured_settings, run_evaluations
+from support import sign_in
 
 from carml.db.migrate import upgrade
 from carml.recommend import Constraints, recommend
@@ -133,7 +134,7 @@ def test_bad_report_filters_are_shown_next_to_their_field(client, query: str, fi
 def test_both_pages_render_on_an_empty_service(tmp_path: Path) -> None:
     empty = measured_settings(tmp_path)
     upgrade(empty.database)
-    client = create_app(empty, lambda *_: None).test_client()
+    client = sign_in(create_app(empty, lambda *_: None).test_client(), empty)
     html = client.get("/recommend").get_data(as_text=True)
     assert 'id="no-candidates"' in html and "No measured candidate yet" in html
     html = client.get("/reports?show=evaluation_summary").get_data(as_text=True)

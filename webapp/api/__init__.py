@@ -22,8 +22,11 @@ def register_api(app: Flask) -> None:
         traces,
         workers,
     )
+    from webapp.api.auth import authenticate_api_request
     from webapp.api.errors import register_error_handlers
 
+    # Before any route of /api/v1 (and before a 404 for an unknown one): who is calling, or 401.
+    app.before_request(lambda: authenticate_api_request(API_PREFIX))
     for area in (health, models, datasets, jobs, traces, comparisons, workers, results, recommendations, reports):
         app.register_blueprint(area.blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(openapi.blueprint, url_prefix="/api")

@@ -9,11 +9,13 @@ from typing import Any
 
 from flask import Blueprint, Response, request, url_for
 
+from carml.accounts.access import list_owner
 from carml.jobs.comparisons import ComparisonRequest, get_comparison, list_comparisons, submit_comparison
 from carml.jobs.service import MAX_SHARDS
+from webapp.api.access import owned_comparison
 from webapp.api.datasets import find_dataset
 from webapp.api.errors import ApiError
-from webapp.api.jobs import MAX_BATCH_SIZE, OWNER
+from webapp.api.jobs import MAX_BATCH_SIZE
 from webapp.api.params import (
     HARDWARE_TAG,
     MAX_INT,
@@ -28,6 +30,7 @@ from webapp.api.params import (
     value_list,
 )
 from webapp.api.scenario_params import SCENARIO_FIELDS, scenario_fields
+from webapp.callers import current_caller
 from webapp.context import enqueue, settings
 
 blueprint = Blueprint("comparisons", __name__)
@@ -108,7 +111,7 @@ def create_comparison() -> tuple[dict[str, Any], int, dict[str, str]]:
         limit=integer(body, "limit", minimum=1),
         shards=integer(body, "shards", default=1, minimum=1, maximum=MAX_SHARDS) or 1,
         title=text(body, "title", max_length=200),
-        owner=OWNER,
+        owner=current_caller().name,
         leg_options=scenario_fields(body),  # every leg runs the same scenario (docs/scenarios.md)
     )
     comparison_id = submit_comparison(settings(), comparison, enqueue())
@@ -118,11 +121,13 @@ def create_comparison() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 @blueprint.get("/comparisons")
 def list_comparisons_route() -> dict[str, Any]:
-    """Comparisons newest first, with how many legs have finished; paged by limit and offset."""
+    """The caller's comparisons (an admin's: everyone's, or one owner's) newest first, with how many legs have
+    finished; paged by limit and offset."""
     query = single_values(request.args, ("owner", "limit", "offset"))
     limit = integer_text(query, "limit", minimum=1, maximum=500) or 50
     offset = integer_text(query, "offset", minimum=0, maximum=MAX_INT) or 0
-    owner = text(query, "owner", max_length=100)
+    # User names have the shape of catalog names; a non-admin may only name themselves.
+    owner = list_owner(current_caller(), text(query, "owner", pattern=NAME, max_length=100))
     return {"comparisons": list_comparisons(settings(), owner=owner, limit=limit, offset=offset), "limit": limit}
 
 
@@ -135,7 +140,7 @@ def get_comparison_route(comparison_id: str) -> Any:
         raise ApiError(f"format must be json or csv, got {fmt!r}", field="format")
     if not _COMPARISON_ID.fullmatch(comparison_id):
         raise ApiError(f"no comparison {comparison_id[:40]!r}", status=404, field="comparison_id")
-    summary = get_comparison(settings(), comparison_id)
+    summary = owned_comparison(comparison_id)
     if fmt == "json":
         return summary
     return Response(

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request, url_for
 
+from carml.accounts.access import list_owner
 from carml.db.models import JobStatus
 from carml.jobs.predictions import PredictionRequest, submit_prediction
 from carml.jobs.service import (
@@ -17,11 +18,13 @@ from carml.jobs.service import (
     list_jobs,
     submit_evaluation,
 )
+from webapp.api.access import owned_job
 from webapp.api.datasets import find_dataset
 from webapp.api.errors import ApiError
 from webapp.api.params import (
     HARDWARE_TAG,
     MAX_INT,
+    NAME,
     file_name,
     integer,
     integer_text,
@@ -33,11 +36,11 @@ from webapp.api.params import (
     text,
 )
 from webapp.api.scenario_params import SCENARIO_FIELDS, scenario_fields
+from webapp.callers import current_caller
 from webapp.context import enqueue, settings
 
 blueprint = Blueprint("jobs", __name__)
 
-OWNER = "local"  # until accounts exist
 MAX_BATCH_SIZE = 4096
 MAX_TOP_K = 1000
 EVALUATE_FIELDS = (
@@ -81,7 +84,7 @@ def _submit_evaluation() -> str:
         batch_size,
         limit,
         shards,
-        owner=OWNER,
+        owner=current_caller().name,
         trace_level=trace_level,
         **scenario_fields(body),  # a performance scenario and its options (docs/scenarios.md)
     )
@@ -101,7 +104,7 @@ def _submit_prediction() -> str:
         framework=name(form, "framework"),
         hardware_tag=text(form, "hardware_tag", default="cpu", pattern=HARDWARE_TAG, max_length=64) or "cpu",
         top_k=integer_text(form, "top_k", minimum=1, maximum=MAX_TOP_K),
-        owner=OWNER,
+        owner=current_caller().name,
     )
     return submit_prediction(settings(), request_, enqueue())
 
@@ -121,7 +124,8 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 @blueprint.get("/jobs")
 def list_jobs_route() -> dict[str, Any]:
-    """Jobs newest first, filtered by status, model, hardware tag and owner; paged by limit and offset."""
+    """The caller's jobs (an admin's: everyone's, or one owner's) newest first, filtered by status, model and
+    hardware tag; paged by limit and offset."""
     query = single_values(request.args, LIST_FILTERS)
     status = query.get("status")
     if status is not None and status not in {s.value for s in JobStatus}:
@@ -131,9 +135,10 @@ def list_jobs_route() -> dict[str, Any]:
     jobs = list_jobs(
         settings(),
         status=status,
-        model=text(query, "model", max_length=100),
-        hardware_tag=text(query, "hardware_tag", max_length=64),
-        owner=text(query, "owner", max_length=100),
+        # Filters have the shape of what they match: anything else is a 400 naming it, not an empty page.
+        model=text(query, "model", pattern=NAME, max_length=100),
+        hardware_tag=text(query, "hardware_tag", pattern=HARDWARE_TAG, max_length=64),
+        owner=list_owner(current_caller(), text(query, "owner", pattern=NAME, max_length=100)),
         limit=limit,
         offset=offset,
     )
@@ -143,10 +148,10 @@ def list_jobs_route() -> dict[str, Any]:
 @blueprint.get("/jobs/<job_id>")
 def get_job_route(job_id: str) -> dict[str, Any]:
     single_values(request.args, ())
-    return job_summary(get_job(settings(), job_id_param(job_id)))
+    return job_summary(owned_job(job_id_param(job_id)))
 
 
 @blueprint.post("/jobs/<job_id>/cancel")
 def cancel_job_route(job_id: str) -> tuple[dict[str, Any], int]:
     """202: queued work is cancelled at once, running shards stop after their current batch; 409 if final."""
-    return cancel_job(settings(), job_id_param(job_id)), 202
+    return cancel_job(settings(), owned_job(job_id_param(job_id)).id), 202

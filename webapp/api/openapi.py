@@ -10,6 +10,7 @@ from carml.db.models import JobStatus
 from webapp.api import API_PREFIX
 from webapp.api.openapi_reports import report_paths, report_schemas
 from webapp.api.openapi_schemas import INTEGER, STRING, Schema, component_schemas, ref
+from webapp.api.openapi_security import secure
 from webapp.api.openapi_traces import trace_paths, trace_schemas
 
 blueprint = Blueprint("openapi", __name__)
@@ -119,7 +120,16 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getDataset",
                 "parameters": [_NAME],
                 "responses": _responses("200", ref("DatasetDetail"), "The dataset.", "404"),
-            }
+            },
+            "delete": {
+                "summary": "Remove an upload: a private one by its owner, a shared one by a publisher",
+                "operationId": "deleteDataset",
+                "parameters": [_NAME],
+                "responses": {
+                    "204": {"description": "Removed: its rows and its stored file."},
+                    **{code: {"$ref": f"#/components/responses/E{code}"} for code in ("400", "404", "409", "503")},
+                },
+            },
         },
         "/jobs": {
             "get": {
@@ -242,7 +252,7 @@ def _paths() -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """The whole document; paths are relative to the server URL /api/v1."""
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "CarML API",
@@ -257,6 +267,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": {f"E{code}": _json(ref("Error"), text) for code, text in _ERRORS.items()},
         },
     }
+    return secure(document)  # a bearer token everywhere but /health, and the 401/403 that says so
 
 
 @blueprint.get("/openapi.json")

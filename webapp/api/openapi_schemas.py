@@ -74,6 +74,7 @@ _DATASET_PROPERTIES: dict[str, Schema] = {
     "sha256": STRING,
     "filename": STRING,
     "owner": nullable("string"),
+    "shared": {"type": "boolean", "description": "Uploads: visible to every user (else to its owner and admins)."},
     "registered_at": TIME,
 }
 _DATASET = obj(_DATASET_PROPERTIES, ["name", "source", "format", "modality", "items"], additionalProperties=False)
@@ -244,6 +245,11 @@ _UPLOAD = obj(
     {
         "name": {**STRING, "pattern": r"^[a-z0-9][a-z0-9_-]{0,99}$"},
         "file": {**BINARY, "description": "A .zip/.tar(.gz, .bz2, .xz)/.tgz of class folders, a .csv or an .npz."},
+        "shared": {
+            "enum": ["true", "false"],
+            "default": "false",
+            "description": "true: visible to every user (needs the publisher role); false: yours (and admins') only.",
+        },
     },
     additionalProperties=False,
 )

@@ -25,7 +25,10 @@ _JOB_ID = re.compile(r"^[0-9a-fA-F-]{1,36}$")
 
 def json_object() -> dict[str, Any]:
     """The request body as a JSON object."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # `silent` covers malformed JSON only; [[[[... thousands deep exhausts the parser
+        raise ApiError("the request body is nested too deeply; send a flat JSON object") from None
     if not isinstance(body, dict):
         raise ApiError("the request body must be a JSON object")
     return body

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from carml.recommend import CONSTRAINT_FIELDS, parse_constraints, recommend
-from webapp.api.params import single_values
+from webapp.api.params import NAME, single_values, text
 from webapp.context import settings
 
 blueprint = Blueprint("recommendations", __name__)
@@ -19,5 +19,7 @@ def get_recommendations() -> dict[str, Any]:
 
     Nothing meeting the constraints is not an error: the answer has no candidates and says what excluded them.
     """
-    constraints = parse_constraints(single_values(request.args, CONSTRAINT_FIELDS))
+    values = single_values(request.args, CONSTRAINT_FIELDS)
+    text(values, "dataset", pattern=NAME, max_length=100)  # only published names: a 400 for anything else
+    constraints = parse_constraints(values)
     return recommend(settings(), constraints).as_dict()

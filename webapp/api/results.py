@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from carml.db.models import Job, JobStatus, OutputObject
 from carml.db.session import session_scope
-from carml.jobs.service import get_job, job_summary
+from carml.jobs.service import job_summary
 from carml.storage import ObjectStore, open_object_store
+from webapp.api.access import owned_job
 from webapp.api.errors import ApiError
 from webapp.api.params import job_id_param, single_values
 from webapp.context import settings
@@ -30,7 +31,7 @@ def _not_yet(job: Job, what: str) -> ApiError:
 def get_result(job_id: str) -> dict[str, Any]:
     """The job's merged result (accuracy, latency, throughput, reproducibility record)."""
     single_values(request.args, ())
-    job = get_job(settings(), job_id_param(job_id))
+    job = owned_job(job_id_param(job_id))
     summary = job_summary(job)
     if "result" not in summary:
         raise _not_yet(job, "result yet")
@@ -48,7 +49,7 @@ def _concatenated(store: ObjectStore, keys: list[str]) -> Iterator[bytes]:
 def get_outputs(job_id: str) -> Response:
     """Every shard's predictions in shard order, streamed as one JSON Lines file."""
     single_values(request.args, ())
-    job = get_job(settings(), job_id_param(job_id))
+    job = owned_job(job_id_param(job_id))
     if job.status != JobStatus.SUCCEEDED:
         raise _not_yet(job, "outputs yet" if not JobStatus(job.status).final else "outputs")
     with session_scope(settings().database) as session:

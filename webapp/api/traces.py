@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from carml.jobs.service import get_job
 from carml.tracing.store import read_spans
+from webapp.api.access import owned_job
 from webapp.api.params import MAX_INT, integer_text, job_id_param, single_values
 from webapp.context import settings
 
@@ -23,7 +23,7 @@ def get_trace(job_id: str) -> dict[str, Any]:
     query = single_values(request.args, ("limit", "offset"))
     limit = integer_text(query, "limit", minimum=1, maximum=MAX_LIMIT) or DEFAULT_LIMIT
     offset = integer_text(query, "offset", minimum=0, maximum=MAX_INT) or 0
-    job = get_job(settings(), job_id_param(job_id))
+    job = owned_job(job_id_param(job_id))
     total, spans = read_spans(settings(), job.id, limit, offset)
     return {
         "job_id": job.id,

@@ -8,12 +8,14 @@ import re
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from carml.accounts.access import list_owner
 from carml.catalog import Catalog
-from carml.jobs.comparisons import MAX_LEGS, ComparisonRequest, get_comparison, list_comparisons, submit_comparison
+from carml.jobs.comparisons import MAX_LEGS, ComparisonRequest, list_comparisons, submit_comparison
 from carml.jobs.service import MAX_SHARDS, JobRequestError
-from carml.jobs.uploads import list_uploads
-from webapp.api.datasets import find_dataset
+from webapp.api.access import owned_comparison
+from webapp.api.datasets import find_dataset, visible_uploads
 from webapp.api.params import HARDWARE_TAG, NAME
+from webapp.callers import current_caller
 from webapp.context import enqueue, settings
 from webapp.ui.forms import Form, frameworks_of, live_tags, model_choices
 from webapp.ui.pages import error_page, ui_blueprint
@@ -25,7 +27,6 @@ FIELDS = ("dataset", "batch_sizes", "limit", "shards", "title", *SCENARIO_FORM_F
 LISTS = ("models", "frameworks", "hardware_tags")
 MAX_BATCH_SIZE = 4096
 MAX_LIMIT = 2**31 - 1
-OWNER = "local"  # until accounts exist
 _COMPARISON_ID = re.compile(r"^[0-9a-fA-F-]{1,36}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # PostgreSQL refuses NUL in text
 
@@ -41,7 +42,7 @@ def _render(form: Form, chosen: dict[str, list[str]], status: int = 200) -> tupl
             models=models,
             frameworks=frameworks_of(models),
             catalog_datasets=sorted(catalog.datasets, key=lambda d: d.manifest.name),
-            uploads=list_uploads(settings()),
+            uploads=visible_uploads(),
             tags=live_tags(settings()),
             max_shards=MAX_SHARDS,
             max_legs=MAX_LEGS,
@@ -115,7 +116,7 @@ def submit() -> BaseResponse | tuple[str, int]:
         limit=limit,
         shards=shards,
         title=title,
-        owner=OWNER,
+        owner=current_caller().name,
         leg_options=scenario,
     )
     try:
@@ -129,7 +130,9 @@ def submit() -> BaseResponse | tuple[str, int]:
 
 @blueprint.get("/comparisons")
 def comparisons_page() -> str:
-    return render_template("comparisons.html", comparisons=list_comparisons(settings(), limit=100))
+    """The user's comparisons (an admin's: everyone's), newest first."""
+    owner = list_owner(current_caller(), None)
+    return render_template("comparisons.html", comparisons=list_comparisons(settings(), owner=owner, limit=100))
 
 
 @blueprint.get("/comparisons/<comparison_id>")
@@ -137,5 +140,5 @@ def comparison_page(comparison_id: str) -> str | tuple[str, int]:
     """The legs side by side; the page polls the API while legs run and draws a chart per metric."""
     if not _COMPARISON_ID.fullmatch(comparison_id):
         return error_page(f"no comparison {comparison_id[:40]!r}", 404, "Not found")
-    summary = get_comparison(settings(), comparison_id)
+    summary = owned_comparison(comparison_id)  # someone else's: the 404 of an unknown id
     return render_template("comparison.html", comparison=summary)

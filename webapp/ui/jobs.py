@@ -7,10 +7,12 @@ import re
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from carml.accounts.access import list_owner, may_read
 from carml.catalog import Catalog
 from carml.db.models import Job, JobKind, JobStatus
 from carml.jobs.service import JobRequestError, cancel_job, get_job
 from webapp.api.params import HARDWARE_TAG, NAME
+from webapp.callers import current_caller
 from webapp.context import enqueue, settings
 from webapp.ui import queries
 from webapp.ui.forms import Form, live_tags, model_choices
@@ -29,13 +31,16 @@ STATUSES = tuple(s.value for s in JobStatus)
 
 
 def load_job(job_id: str) -> Job:
-    """The job with its shards and result; a 404 page when there is none."""
+    """The job with its shards and result; a 404 page when there is none, or when it is someone else's."""
     if not _JOB_ID.fullmatch(job_id):
         abort(404, f"There is no job {job_id[:40]!r}.")
     try:
-        return get_job(settings(), job_id)
+        job = get_job(settings(), job_id)
     except JobRequestError as exc:
         abort(exc.status, str(exc))
+    if not may_read(current_caller(), job.owner):
+        abort(404, f"no job {job_id!r}")  # the very message of an unknown id: existence is not leaked
+    return job
 
 
 def _back(job_id: str) -> str:
@@ -60,7 +65,8 @@ def jobs_page() -> tuple[str, int]:
     jobs: list[Job] = []
     total = 0
     if not form.errors:
-        filters = queries.JobFilters(status=status, model=model, hardware_tag=tag)
+        owner = list_owner(current_caller(), None)  # the user's own jobs; an admin's: everyone's
+        filters = queries.JobFilters(status=status, model=model, hardware_tag=tag, owner=owner)
         found, total = queries.jobs_page(settings(), filters, per_page, (page - 1) * per_page)
         jobs = list(found)
     return (

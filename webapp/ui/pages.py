@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from carml.errors import CarmlError
 from webapp.status import status_for
 from webapp.ui.csrf import check_csrf
+from webapp.ui.login_required import require_login
 
 # Scripts and styles come only from this server (the vendored Chart.js included); inline styles are allowed
 # because Chart.js sizes its canvases with them.
@@ -17,9 +18,12 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def ui_blueprint(name: str, import_name: str) -> Blueprint:
-    """A blueprint whose POSTs need the CSRF token and whose errors are HTML pages (the API's stay JSON)."""
+def ui_blueprint(name: str, import_name: str, public: bool = False) -> Blueprint:
+    """A blueprint whose pages need a logged-in user (unless `public`: the login page), whose POSTs need the CSRF
+    token and whose errors are HTML pages (the API's stay JSON)."""
     blueprint = Blueprint(name, import_name)
+    if not public:
+        blueprint.before_request(require_login)  # first: a logged-out POST goes to /login, not to a CSRF error
     blueprint.before_request(check_csrf)
     blueprint.after_request(_security_headers)
     blueprint.register_error_handler(HTTPException, _http_error)

@@ -25,9 +25,15 @@ class JobFilters:
     status: str | None = None
     model: str | None = None
     hardware_tag: str | None = None
+    owner: str | None = None  # None: every owner's (what an admin sees)
 
     def conditions(self) -> list[Any]:
-        pairs = ((Job.status, self.status), (Job.model_name, self.model), (Job.hardware_tag, self.hardware_tag))
+        pairs = (
+            (Job.status, self.status),
+            (Job.model_name, self.model),
+            (Job.hardware_tag, self.hardware_tag),
+            (Job.owner, self.owner),
+        )
         return [column == value for column, value in pairs if value is not None]
 
 

@@ -11,6 +11,7 @@ from carml.jobs.predictions import MAX_INPUT_BYTES, MAX_INPUTS, PredictionReques
 from carml.jobs.service import JobRequestError
 from carml.url_inputs import UrlRefused, fetch_input_url
 from webapp.api.params import file_name
+from webapp.callers import current_caller
 from webapp.context import enqueue, settings
 from webapp.ui.forms import Form, default_hardware_tag, hardware_tag, live_tags, model_choices
 from webapp.ui.pages import ui_blueprint, upload_limit_message
@@ -20,7 +21,6 @@ blueprint = ui_blueprint("ui_try", __name__)
 
 FIELDS = ("model", "framework", "url", "sample", "hardware_tag", "top_k")
 MAX_TOP_K = 1000
-OWNER = "local"  # until accounts exist
 
 
 def _render(form: Form, status: int = 200) -> tuple[str, int]:
@@ -95,7 +95,7 @@ def submit() -> BaseResponse | tuple[str, int]:
     top_k = form.whole_number("top_k", 1, MAX_TOP_K)
     if form.errors or model is None or tag is None:
         return _render(form, 400)
-    job_request = PredictionRequest(model, inputs, framework, tag, top_k, owner=OWNER)
+    job_request = PredictionRequest(model, inputs, framework, tag, top_k, owner=current_caller().name)
     try:
         job_id = submit_prediction(settings(), job_request, enqueue())
     except JobRequestError as exc:

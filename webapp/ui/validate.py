@@ -13,8 +13,9 @@ from werkzeug.wrappers import Response as BaseResponse
 from carml.catalog import Catalog
 from carml.datasets import DATA_SUFFIXES
 from carml.jobs.service import MAX_SHARDS, EvaluationRequest, JobRequestError, submit_evaluation
-from carml.jobs.uploads import UPLOAD_NAME, UploadError, list_uploads, store_upload
-from webapp.api.datasets import find_dataset
+from carml.jobs.uploads import UPLOAD_NAME, UploadError, store_upload
+from webapp.api.datasets import find_dataset, visible_uploads
+from webapp.callers import current_caller
 from webapp.context import enqueue, settings
 from webapp.ui.forms import Form, default_hardware_tag, hardware_tag, live_tags, model_choices
 from webapp.ui.pages import error_page, ui_blueprint, upload_limit_message
@@ -26,7 +27,6 @@ FIELDS = ("model", "framework", "dataset", "hardware_tag", "batch_size", "limit"
 UPLOAD_FIELDS = ("name",)
 MAX_BATCH_SIZE = 4096
 MAX_LIMIT = 2**31 - 1
-OWNER = "local"  # until accounts exist
 
 
 def _render(form: Form, status: int = 200) -> tuple[str, int]:
@@ -37,7 +37,7 @@ def _render(form: Form, status: int = 200) -> tuple[str, int]:
             form=form,
             models=model_choices(catalog),
             catalog_datasets=sorted(catalog.datasets, key=lambda d: d.manifest.name),
-            uploads=list_uploads(settings()),
+            uploads=visible_uploads(),
             tags=live_tags(settings()),
             max_shards=MAX_SHARDS,
             max_batch_size=MAX_BATCH_SIZE,
@@ -76,7 +76,8 @@ def submit() -> BaseResponse | tuple[str, int]:
     scenario = scenario_form_fields(form)  # a performance scenario and its options (docs/scenarios.md)
     if form.errors or model is None or dataset is None or tag is None:
         return _render(form, 400)
-    job_request = EvaluationRequest(model, dataset, framework, tag, batch_size, limit, shards, owner=OWNER, **scenario)
+    owner = current_caller().name
+    job_request = EvaluationRequest(model, dataset, framework, tag, batch_size, limit, shards, owner=owner, **scenario)
     try:
         job_id = submit_evaluation(settings(), job_request, enqueue())
     except JobRequestError as exc:
@@ -94,7 +95,7 @@ def _render_upload(form: Form, report: dict[str, Any] | None = None, status: int
             report=report,
             max_bytes=current_app.config.get("MAX_CONTENT_LENGTH") or 0,
             endings=DATA_SUFFIXES,
-            uploads=list_uploads(settings()),
+            uploads=visible_uploads(),
         ),
         status,
     )
@@ -121,7 +122,7 @@ def upload() -> tuple[str, int]:
         path = Path(folder) / "upload"
         upload.save(path)
         try:
-            report = store_upload(settings(), name, upload.filename or "upload", path, OWNER)
+            report = store_upload(settings(), name, upload.filename or "upload", path, current_caller().name)
         except UploadError as exc:
             form.service_error(exc)
             return _render_upload(form, status=exc.status if exc.status >= 500 else 400)
