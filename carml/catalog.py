@@ -28,6 +28,7 @@ def _load_cached(path: Path, loader: Callable[[Path], LoadedManifest[Any]]) -> L
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return loader(path)  # the loader reports the file it cannot read
+    path = path.resolve()  # relative artifacts resolve against the real folder, which a symlink switch changes
     with _parsed_lock:
         cached = _parsed.get((loader, path, digest))
     if cached is not None:

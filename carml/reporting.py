@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
 from carml.db.base import UTCDateTime
+from carml.db.models import Job
 from carml.db.session import DatabaseError, engine_for
 from carml.errors import CarmlError
 from carml.settings import Settings
@@ -169,8 +170,13 @@ def run_report(
     hardware: str | None = None,
     since: str | date | None = None,
     limit: int = 1000,
+    owner: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows of report `name` (at most `limit`), restricted by the filters given, as dicts in column order."""
+    """The rows of report `name` (at most `limit`), restricted by the filters given, as dicts in column order.
+
+    `owner` keeps the rows of per-job reports to that user's jobs (the service passes it for every caller but
+    an admin); reports that aggregate over jobs (hardware_comparison, model_leaderboard) stay shared figures.
+    """
     chosen = report(name)
     if limit < 1:
         raise CarmlError(f"limit must be at least 1, not {limit}")
@@ -189,6 +195,8 @@ def run_report(
             raise CarmlError(f"report {name} cannot be filtered by --{option}")
         target = column(rule.column, rule.type)
         query = query.where(target >= value if rule.operator == ">=" else target == value)
+    if owner is not None and "job_id" in chosen.columns:
+        query = query.where(view.c["job_id"].in_(select(Job.id).where(Job.owner == owner)))
     query = query.order_by(*(view.c[c] for c in chosen.order_by)).limit(limit)
     try:
         with engine_for(settings.database).connect() as connection:

@@ -37,7 +37,7 @@ def unique_tag(name: str) -> str:
 
 
 # The user the web and API tests act as: an admin, so that tests written before accounts existed see everything.
-TEST_USER = "local"
+TEST_USER = "tester"
 
 
 def sign_in(client: Any, settings: Any, name: str = TEST_USER, role: str = "admin", web: bool = True) -> Any:

@@ -56,7 +56,15 @@ def parse_role(role: str | Role) -> Role:
         raise AccountError(f"unknown role {role!r}: expected one of {choices}", field="role") from None
 
 
+#: Owner of everything made before accounts existed; an account by that name would inherit it all silently.
+LEGACY_OWNER = "local"
+
+
 def check_user_name(name: str) -> str:
+    if name == LEGACY_OWNER:
+        raise AccountError(
+            f"user name {LEGACY_OWNER!r} is reserved: it owns the work made before accounts existed", field="name"
+        )
     if not USER_NAME.match(name):
         raise AccountError(
             f"user name {name!r}: use 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter "
@@ -127,9 +135,11 @@ def disable_user(settings: Settings, name: str) -> UserInfo:
 def verify_password(settings: Settings, name: str, password: str) -> Caller | None:
     """The caller whose name and password these are, or None: unknown user, wrong password, no password set, or
     disabled. Every refusal takes as long as a wrong password, so the answer does not tell which it was."""
-    with session_scope(settings.database) as session:
-        row = session.scalar(select(User).where(User.name == name))
-        stored = row.password_hash if row is not None else None
+    row = None
+    if USER_NAME.match(name):  # NB: a name that cannot be a user's (a NUL, say) never reaches the database
+        with session_scope(settings.database) as session:
+            row = session.scalar(select(User).where(User.name == name))
+    stored = row.password_hash if row is not None else None
     if len(password) > MAX_PASSWORD_LENGTH:
         return None
     matches = check_password_hash(stored or _unknown_user_hash(), password)

@@ -151,3 +151,23 @@ def test_private_uploads_are_their_owners_and_shared_ones_need_a_publisher(
     assert bob.get("/api/v1/datasets/bobs-digits").status_code == 404
     assert open_object_store(settings).list("datasets/bobs-digits/") == []
     assert bob.delete("/api/v1/datasets/digits").status_code == 409  # a catalog dataset is a manifest
+
+
+def test_per_job_reports_show_a_user_only_their_own_jobs(app, client, settings) -> None:
+    from support import sign_in
+
+    from carml.jobs.execution import run_shard
+    from carml.jobs.model_cache import ModelCache
+
+    body = {"kind": "evaluate", "model": "digits-cnn", "framework": "onnxruntime", "dataset": "digits", "limit": 8, "batch_size": 2}
+    mine = client.post("/api/v1/jobs", json=body).json["id"]
+    bob = sign_in(app.test_client(), settings, name="bob", role="user", web=False)
+    theirs = bob.post("/api/v1/jobs", json=body).json["id"]
+    models = ModelCache()
+    for job_id in (mine, theirs):
+        assert run_shard(settings, job_id, 0, "cpu-test@host", models) == "succeeded"
+    for report in ("evaluation_summary", "stage_breakdown"):
+        seen = {row["job_id"] for row in bob.get(f"/api/v1/reports/{report}").json["rows"]}
+        assert seen == {theirs}, report
+        admin_seen = {row["job_id"] for row in client.get(f"/api/v1/reports/{report}").json["rows"]}
+        assert admin_seen == {mine, theirs}, report

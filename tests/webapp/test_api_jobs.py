@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from support import TEST_USER
 
 from carml.jobs.execution import run_shard
 from carml.jobs.model_cache import ModelCache
@@ -23,7 +24,7 @@ def test_an_evaluation_is_recorded_and_enqueued(client, enqueued) -> None:
     assert response.status_code == 201, response.json
     job = response.json
     assert response.headers["Location"] == f"/api/v1/jobs/{job['id']}"
-    assert job["status"] == "queued" and job["owner"] == "local" and job["kind"] == "evaluate"
+    assert job["status"] == "queued" and job["owner"] == TEST_USER and job["kind"] == "evaluate"
     assert job["progress"] == {"done": 0, "total": 40} and job["shards"] == 2 and job["batch_size"] == 16
     assert enqueued == [(job["id"], 0, "cpu"), (job["id"], 1, "cpu")]
     assert client.get(f"/api/v1/jobs/{job['id']}").json == job
@@ -105,7 +106,7 @@ def test_list_filters_and_paging(client) -> None:
     assert listed("") == [other, *reversed(ids)]
     assert listed("?status=cancelled") == [ids[0]]
     assert listed("?status=queued&model=digits-cnn") == [other, ids[2], ids[1]]
-    assert listed("?hardware_tag=gpu") == [] and listed("?owner=local&limit=2") == [other, ids[2]]
+    assert listed("?hardware_tag=gpu") == [] and listed(f"?owner={TEST_USER}&limit=2") == [other, ids[2]]
     assert listed("?limit=2&offset=2") == [ids[1], ids[0]]
     for query, field in (
         ("status=done", "status"),

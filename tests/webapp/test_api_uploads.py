@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 from sqlalchemy import select
+from support import TEST_USER
 
 from carml.datasets.digits import load_digits_split
 from carml.db.models import RegisteredDataset
@@ -41,7 +42,7 @@ def test_a_zip_of_class_folders_is_checked_stored_and_listed(client, settings, d
     listed = {d["name"]: d for d in client.get("/api/v1/datasets").json["datasets"]}
     assert listed["my-digits"]["source"] == "upload" and listed["my-digits"]["items"] == 30
     detail = client.get("/api/v1/datasets/my-digits").json
-    assert detail["owner"] == "local" and detail["filename"] == "My_Digits.zip"
+    assert detail["owner"] == TEST_USER and detail["filename"] == "My_Digits.zip"
 
 
 def test_an_uploaded_dataset_is_evaluated_by_name(client, settings, digits_zip) -> None:

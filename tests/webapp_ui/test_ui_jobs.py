@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from datetime import timedelta
+
+from support import TEST_USER, sign_in
 
 from carml.db.base import utcnow
 from carml.db.models import Job, JobKind, JobStatus
@@ -22,7 +25,7 @@ def _insert_jobs(settings, count: int, **fields) -> list[str]:
             values = {
                 "kind": JobKind.EVALUATE,
                 "status": JobStatus.SUCCEEDED,
-                "owner": "local",
+                "owner": TEST_USER,
                 "model_name": "digits-cnn",
                 "framework": "onnxruntime",
                 "dataset_name": "digits",
@@ -150,3 +153,27 @@ def test_running_jobs_show_progress(client, evaluate, settings) -> None:
         job.status, job.progress_done, job.started_at = JobStatus.RUNNING, 10, utcnow()
     html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
     assert 'aria-valuenow="10"' in html and 'style="width: 25%"' in html and "10 / 40" in html
+
+
+def test_retry_refuses_an_upload_removed_and_taken_by_another_user(
+    app, client, token, settings, digits_zip, enqueued
+) -> None:
+    def upload(as_client, data: bytes) -> None:
+        form = {"name": "my-digits", "file": (io.BytesIO(data), "digits.zip")}
+        response = as_client.post("/api/v1/datasets", data=form, content_type="multipart/form-data")
+        assert response.status_code == 201, response.json
+
+    upload(client, digits_zip(20))
+    evaluated = client.post(
+        "/api/v1/jobs",
+        json={"kind": "evaluate", "model": "digits-cnn", "framework": "onnxruntime", "dataset": "my-digits"},
+    )
+    job_id = evaluated.json["id"]
+    end_shard(settings, job_id, 0, JobStatus.FAILED, "lost")
+    assert client.delete("/api/v1/datasets/my-digits").status_code in (200, 204)
+    upload(sign_in(app.test_client(), settings, name="bob", role="user"), digits_zip(24))  # bob's own, private
+    enqueued.clear()
+    response = client.post(f"/jobs/{job_id}/retry", data={"csrf_token": token})
+    assert response.status_code == 303 and response.headers["Location"] == f"/jobs/{job_id}"
+    assert "was removed or replaced since this job ran" in client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert enqueued == []  # nothing ran on bob's data

@@ -12,6 +12,7 @@ from carml.errors import CarmlError
 from carml.reporting import REPORTS, Report, parse_since, run_report
 from webapp.api.errors import ApiError
 from webapp.api.params import HARDWARE_TAG, NAME, integer_text, single_values, text
+from webapp.callers import current_caller
 from webapp.context import settings
 
 blueprint = Blueprint("reports", __name__)
@@ -68,7 +69,9 @@ def get_report(name: str) -> Response | dict[str, Any]:
     if output not in FORMATS:
         raise ApiError(f"format must be one of {', '.join(FORMATS)}, got {output[:20]!r}", field="format")
     limit = integer_text(values, "limit", minimum=1, maximum=MAX_ROWS) or 1000
-    rows = run_report(settings(), name, limit=limit, **report_filters(name, values))
+    caller = current_caller()
+    owner = None if caller.is_admin else caller.name  # a user's per-job rows are their own jobs
+    rows = run_report(settings(), name, limit=limit, owner=owner, **report_filters(name, values))
     columns = REPORTS[name].columns
     if output == "csv":
         return Response(

@@ -13,6 +13,7 @@ from carml.errors import CarmlError
 from carml.reporting import REPORTS, parse_since, run_report
 from webapp.api.params import HARDWARE_TAG, NAME
 from webapp.api.reports import FILTERS
+from webapp.callers import current_caller
 from webapp.context import settings
 from webapp.ui.forms import Form
 from webapp.ui.pages import ui_blueprint
@@ -54,7 +55,9 @@ def reports_page() -> tuple[str, int]:
     preview: list[dict[str, Any]] | None = None
     if shown in REPORTS and not form.errors:
         accepted = {k: v for k, v in filters.items() if v and k in REPORTS[shown].filters}
-        preview = run_report(settings(), shown, limit=PREVIEW_ROWS, **accepted)
+        caller = current_caller()
+        owner = None if caller.is_admin else caller.name  # a user's per-job rows are their own jobs
+        preview = run_report(settings(), shown, limit=PREVIEW_ROWS, owner=owner, **accepted)
     return (
         render_template(
             "reports.html",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from carml.db.models import Job, JobKind, JobStatus
+from carml.db.models import Job, JobKind, JobStatus, RegisteredDataset
+from carml.db.session import session_scope
 from carml.jobs.predictions import PredictionRequest, submit_prediction
 from carml.jobs.service import (
     Enqueue,
@@ -11,10 +12,28 @@ from carml.jobs.service import (
     scenario_request_fields,
     submit_evaluation,
 )
+from carml.jobs.uploads import get_upload
 from carml.settings import Settings
 from carml.storage import ObjectNotFound, open_object_store
 
 RETRYABLE = (JobStatus.FAILED, JobStatus.TIMED_OUT)
+
+
+def _require_same_upload(settings: Settings, job: Job) -> None:
+    """An uploaded dataset may have been removed since the job ran and its name taken by another user's upload:
+    a retry runs on the very upload the job ran on, still the owner's or shared, or not at all."""
+    upload = get_upload(settings, job.dataset_name or "")
+    if upload is None:
+        return  # a catalog dataset; or gone, which the submission reports
+    with session_scope(settings.database) as session:
+        original = session.get(RegisteredDataset, job.dataset_id) if job.dataset_id is not None else None
+        digest = original.digest if original is not None else None
+    if digest != upload["digest"] or not (upload["shared"] or upload["owner"] == job.owner):
+        raise JobRequestError(
+            f"the dataset {job.dataset_name!r} was removed or replaced since this job ran; submit a new evaluation",
+            field="dataset",
+            status=409,
+        )
 
 
 def retry_job(settings: Settings, job: Job, enqueue: Enqueue) -> str:
@@ -23,6 +42,7 @@ def retry_job(settings: Settings, job: Job, enqueue: Enqueue) -> str:
         raise JobRequestError(f"only failed jobs can be retried; job {job.id} is {job.status}", field="job_id")
     parameters = job.parameters or {}
     if job.kind == JobKind.EVALUATE:
+        _require_same_upload(settings, job)
         request = EvaluationRequest(
             model=job.model_name,
             dataset=job.dataset_name or "",
