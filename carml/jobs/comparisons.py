@@ -160,11 +160,10 @@ def submit_comparison(settings: Settings, request: ComparisonRequest, enqueue: E
             )
         )
         session.flush()  # the legs refer to it
-        jobs = [
-            (job.id, len(plan.ranges), plan.request.hardware_tag)
-            for index, plan in enumerate(plans)
-            for job in [record_evaluation(session, plan, comparison_id=comparison_id, comparison_leg=index)]
-        ]
+        jobs = []
+        for index, plan in enumerate(plans):
+            job = record_evaluation(session, plan, comparison_id=comparison_id, comparison_leg=index)
+            jobs.append((job.id, len(plan.ranges), plan.request.hardware_tag))
     for position, (job_id, shard_count, tag) in enumerate(jobs):
         try:
             enqueue_shards(settings, job_id, shard_count, tag, enqueue)

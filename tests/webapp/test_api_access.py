@@ -159,7 +159,14 @@ def test_per_job_reports_show_a_user_only_their_own_jobs(app, client, settings) 
     from carml.jobs.execution import run_shard
     from carml.jobs.model_cache import ModelCache
 
-    body = {"kind": "evaluate", "model": "digits-cnn", "framework": "onnxruntime", "dataset": "digits", "limit": 8, "batch_size": 2}
+    body = {
+        "kind": "evaluate",
+        "model": "digits-cnn",
+        "framework": "onnxruntime",
+        "dataset": "digits",
+        "limit": 8,
+        "batch_size": 2,
+    }
     mine = client.post("/api/v1/jobs", json=body).json["id"]
     bob = sign_in(app.test_client(), settings, name="bob", role="user", web=False)
     theirs = bob.post("/api/v1/jobs", json=body).json["id"]
