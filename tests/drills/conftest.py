@@ -4,7 +4,6 @@ can take them down without touching the servers the rest of the test suite share
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 from drill_jobs import DrillWorkers
 from fault_servers import MotoS3Server, PostgresServer, RedisServer
+from service.conftest import deployment_env
 
 from carml.db.migrate import upgrade
 
@@ -90,17 +90,7 @@ def drill_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
 
     def env(database_url: str, broker_url: str, s3_endpoint: str, **more: str) -> dict[str, str]:
         return {
-            "CARML_DATABASE_URL": database_url,
-            "CARML_BROKER_URL": broker_url,
-            "CARML_OBJECT_STORE": f"s3://carml-drill-{secrets.token_hex(4)}",
-            "CARML_S3_ENDPOINT": s3_endpoint,
-            "CARML_S3_ACCESS_KEY": "testing",
-            "CARML_S3_SECRET_KEY": "testing",
-            "CARML_S3_SECURE": "false",
-            "CARML_S3_REGION": "us-east-1",
-            "CARML_HOME": str(tmp_path / "home"),
-            "CARML_CACHE_DIR": str(tmp_path / "cache"),
-            "CARML_WORKER_HEARTBEAT_S": "1",
+            **deployment_env(tmp_path, database_url, broker_url, s3_endpoint),
             # Spans are still checked for duplicates, but a shard of 1,800 batches need not write 10,000 of them.
             "CARML_TRACE_MAX_SPANS": "2000",
             **more,

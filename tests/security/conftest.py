@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from flask import Flask
@@ -24,15 +23,14 @@ from carml.db.session import session_scope
 from carml.settings import Settings
 from webapp.context import SETTINGS_KEY
 
-
-def _api_conftest() -> ModuleType:
-    return webapp_conftest("security")
-
-
 # Every public name of the API tests' conftest, fixtures included: `client` keeps whatever fixtures it needs
 # (an account, a token) as that file defines them.
 globals().update(
-    {name: value for name, value in vars(_api_conftest()).items() if not name.startswith("_") and name not in globals()}
+    {
+        name: value
+        for name, value in vars(webapp_conftest("security")).items()
+        if not name.startswith("_") and name not in globals()
+    }
 )
 
 # The allow-listed web server listens on this loopback address; 127.0.0.1 itself stays forbidden.

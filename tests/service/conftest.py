@@ -38,9 +38,15 @@ def service_env(tmp_path: Path, fresh_postgres_url: str, s3_endpoint: str) -> di
             pytest.fail(f"Redis unreachable at {REDIS_URL}")
         pytest.skip(f"Redis unreachable at {REDIS_URL}")
     upgrade(fresh_postgres_url)
+    return deployment_env(tmp_path, fresh_postgres_url, REDIS_URL, s3_endpoint)
+
+
+def deployment_env(tmp_path: Path, database_url: str, broker_url: str, s3_endpoint: str) -> dict[str, str]:
+    """The CARML_* settings of a deployment on these servers: a new S3 bucket, folders under `tmp_path`,
+    heartbeats every second (so that a dead worker is noticed within CARML_WORKER_ALIVE_S)."""
     return {
-        "CARML_DATABASE_URL": fresh_postgres_url,
-        "CARML_BROKER_URL": REDIS_URL,
+        "CARML_DATABASE_URL": database_url,
+        "CARML_BROKER_URL": broker_url,
         "CARML_OBJECT_STORE": f"s3://carml-{secrets.token_hex(4)}",
         "CARML_S3_ENDPOINT": s3_endpoint,
         "CARML_S3_ACCESS_KEY": "testing",

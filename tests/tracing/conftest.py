@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import ModuleType
 
 import pytest
 
@@ -16,12 +15,7 @@ import pytest
 from service.conftest import service_env, start_worker  # noqa: F401
 from support import webapp_conftest
 
-
-def _api_conftest() -> ModuleType:
-    return webapp_conftest("tracing")
-
-
-_api = _api_conftest()
+_api = webapp_conftest("tracing")
 settings = _api.settings
 enqueued = _api.enqueued
 app = _api.app

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from types import ModuleType
 
 import pytest
 from flask.testing import FlaskClient
@@ -15,12 +14,7 @@ from carml.jobs.execution import run_shard
 from carml.jobs.model_cache import ModelCache
 from carml.settings import Settings
 
-
-def _api_conftest() -> ModuleType:
-    return webapp_conftest("ui")
-
-
-_api = _api_conftest()
+_api = webapp_conftest("ui")
 settings = _api.settings
 enqueued = _api.enqueued
 app = _api.app
