@@ -106,4 +106,4 @@ RUN pip install --no-deps -e . && carml --version
 
 USER carml
 EXPOSE 8080
-CMD ["gunicorn", "webapp:create_app()", "-b", "0.0.0.0:8080", "-w", "2", "--timeout", "300", "--access-logfile", "-"]
+CMD ["gunicorn", "webapp:create_app()", "-b", "0.0.0.0:8080", "-w", "2", "--threads", "16", "--timeout", "300", "--access-logfile", "-"]

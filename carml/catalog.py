@@ -1,4 +1,5 @@
-"""The catalog: every model and dataset manifest found under the configured manifest folders."""
+"""The catalog: every model and dataset manifest found under the configured manifest folders (the service adds the
+models published through it: see `carml.publishing.service_catalog`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +43,23 @@ def _load_cached(path: Path, loader: Callable[[Path], LoadedManifest[Any]]) -> L
     return loaded
 
 
+def load_model_manifest_cached(path: Path) -> LoadedManifest[ModelManifest]:
+    """`load_model_manifest` through the cache above: a worker starting a job on an unchanged manifest reads and
+    hashes the file, and does not parse it again."""
+    return _load_cached(Path(path), load_model_manifest)
+
+
 def _manifest_files(folder: Path) -> Iterable[Path]:
     if folder.is_dir():
         yield from sorted(p for p in folder.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+
+
+@dataclass(frozen=True)
+class Publication:
+    """Who published a model through the service, and when; models from manifest folders have none."""
+
+    owner: str
+    published_at: datetime
 
 
 @dataclass
@@ -53,6 +69,8 @@ class Catalog:
     models: list[LoadedManifest[ModelManifest]] = field(default_factory=list)
     datasets: list[LoadedManifest[DatasetManifest]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # The models in `models` that were published through the service, by `ModelManifest.key`.
+    published: dict[str, Publication] = field(default_factory=dict)
 
     @classmethod
     def load(cls, manifest_dirs: Sequence[Path]) -> Catalog:
@@ -87,6 +105,10 @@ class Catalog:
             else:
                 unique_models.append(loaded)
         self.models = unique_models
+
+    def publication(self, loaded: LoadedManifest[ModelManifest]) -> Publication | None:
+        """Who published `loaded` through the service; None for a model from a manifest folder."""
+        return self.published.get(loaded.manifest.key)
 
     # ------------------------------------------------------------------ lookups
     def model(self, name: str, framework: str | None = None) -> LoadedManifest[ModelManifest]:

@@ -20,6 +20,8 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from carml.accounts.caller import Caller
+from carml.accounts.result_visibility import counted_evaluations
 from carml.db.models import Job, JobKind, JobStatus, RegisteredModel, Result, Scenario
 from carml.db.session import session_scope
 from carml.errors import CarmlError
@@ -167,8 +169,10 @@ def _median(values: Iterable[float | None]) -> float | None:
     return statistics.median(known) if known else None
 
 
-def measured_candidates(settings: Settings, constraints: Constraints) -> list[Candidate]:
-    """Every candidate of the constraints' task, dataset and scenario, from succeeded evaluations.
+def measured_candidates(settings: Settings, constraints: Constraints, viewer: Caller | None = None) -> list[Candidate]:
+    """Every candidate of the constraints' task, dataset and scenario, from succeeded evaluations that `viewer`
+    may count: runs on catalog and shared datasets, and on the viewer's own uploads (None: every run, for the
+    operator; see carml.accounts.result_visibility).
 
     A run whose scenario outcome is INVALID (`results.valid` false) measured under conditions its scenario
     refuses, so it is no evidence; accuracy runs have no verdict (null) and count.
@@ -189,6 +193,9 @@ def measured_candidates(settings: Settings, constraints: Constraints) -> list[Ca
         query = query.where(RegisteredModel.task == constraints.task)
     if constraints.dataset is not None:
         query = query.where(Job.dataset_name == constraints.dataset)
+    counted = counted_evaluations(viewer)
+    if counted is not None:
+        query = query.where(counted)
     groups: dict[tuple[Any, ...], list[Any]] = {}
     with session_scope(settings.database) as session:
         for row in session.execute(query):
@@ -361,6 +368,7 @@ def rank_candidates(candidates: Sequence[Candidate], constraints: Constraints) -
     )
 
 
-def recommend(settings: Settings, constraints: Constraints) -> Recommendation:
-    """The measured candidates that meet `constraints`, ranked, with the Pareto front marked."""
-    return rank_candidates(measured_candidates(settings, constraints), constraints)
+def recommend(settings: Settings, constraints: Constraints, viewer: Caller | None = None) -> Recommendation:
+    """The measured candidates that meet `constraints`, ranked, with the Pareto front marked; from the runs
+    `viewer` may count (see `measured_candidates`)."""
+    return rank_candidates(measured_candidates(settings, constraints, viewer), constraints)

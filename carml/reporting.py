@@ -1,6 +1,8 @@
 """Canned reports over the SQL views that migrations create (evaluation_summary, hardware_comparison, ...).
 
-Every user value reaches the database as a bound parameter; view and column names come only from `REPORTS`.
+The per-job reports read their view; the aggregate ones run their view's query with the runs the viewer may not
+count left out (carml.report_aggregates). Every user value reaches the database as a bound parameter; view and
+column names come only from `REPORTS`.
 """
 
 from __future__ import annotations
@@ -9,14 +11,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, String, column, select, table
+from sqlalchemy import Boolean, String, column, select, table, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
+from carml.accounts.caller import Caller
+from carml.accounts.result_visibility import counted_job_ids
 from carml.db.base import UTCDateTime
 from carml.db.models import Job
 from carml.db.session import DatabaseError, engine_for
 from carml.errors import CarmlError
+from carml.report_aggregates import AGGREGATES
 from carml.settings import Settings
 
 # Typed so that SQLite's timestamp text reads back as aware datetimes and its 0/1 as booleans, like PostgreSQL's.
@@ -170,12 +175,13 @@ def run_report(
     hardware: str | None = None,
     since: str | date | None = None,
     limit: int = 1000,
-    owner: str | None = None,
+    viewer: Caller | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of report `name` (at most `limit`), restricted by the filters given, as dicts in column order.
 
-    `owner` keeps the rows of per-job reports to that user's jobs (the service passes it for every caller but
-    an admin); reports that aggregate over jobs (hardware_comparison, model_leaderboard) stay shared figures.
+    `viewer` is whom the rows are for (None: the operator, every row). A user's per-job reports show their own
+    jobs; the aggregate reports (hardware_comparison, model_leaderboard) count the runs on catalog and shared
+    datasets, whoever ran them, and the runs on the user's own uploads (see carml.accounts.result_visibility).
     """
     chosen = report(name)
     if limit < 1:
@@ -185,19 +191,23 @@ def run_report(
     elif isinstance(since, date) and not isinstance(since, datetime):
         since = datetime(since.year, since.month, since.day, tzinfo=UTC)
     wanted = {"model": model, "hardware": hardware, "since": since}
-    view = table(chosen.view, *(column(c, _TYPED.get(c)) for c in chosen.columns))
-    query = select(*view.c)
+    aggregate = AGGREGATES.get(chosen.view)
+    if aggregate is not None:  # grouped after leaving out the runs the viewer may not count
+        source: Any = aggregate(counted_job_ids(viewer)).subquery(chosen.view)
+    else:
+        source = table(chosen.view, *(column(c, _TYPED.get(c)) for c in chosen.columns))
+    query = select(*(source.c[c] for c in chosen.columns))
     for option, value in wanted.items():
         if value is None:
             continue
         rule = chosen.filters.get(option)
         if rule is None:
             raise CarmlError(f"report {name} cannot be filtered by --{option}")
-        target = column(rule.column, rule.type)
+        target = type_coerce(source.c[rule.column], rule.type)
         query = query.where(target >= value if rule.operator == ">=" else target == value)
-    if owner is not None and "job_id" in chosen.columns:
-        query = query.where(view.c["job_id"].in_(select(Job.id).where(Job.owner == owner)))
-    query = query.order_by(*(view.c[c] for c in chosen.order_by)).limit(limit)
+    if viewer is not None and not viewer.is_admin and "job_id" in chosen.columns:
+        query = query.where(source.c["job_id"].in_(select(Job.id).where(Job.owner == viewer.name)))
+    query = query.order_by(*(source.c[c] for c in chosen.order_by)).limit(limit)
     try:
         with engine_for(settings.database).connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]

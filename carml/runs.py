@@ -19,6 +19,7 @@ from carml.errors import ManifestError, NotFound, Problem
 from carml.evaluation.runner import EvaluationOptions, OnPrediction, Progress, ShouldStop, evaluate
 from carml.labels import read_labels
 from carml.manifest import LoadedManifest, ModelManifest
+from carml.publishing import service_catalog
 from carml.settings import Settings
 from predictors.base import Predictor
 from predictors.preprocessing import ItemError
@@ -73,7 +74,7 @@ class LocalRun:
 
 def open_local_run(settings: Settings, model: str, dataset: str, framework: str | None, device: str | None) -> LocalRun:
     """Resolve the model and the dataset, then load the model; the caller closes `predictor`."""
-    catalog = Catalog.load(settings.manifest_dirs)
+    catalog = service_catalog(settings, local=True)
     cache = ArtifactCache(settings)
     loaded = catalog.model(model, framework)
     opened = open_dataset_by_name(dataset, catalog, cache)
@@ -118,7 +119,7 @@ def predict_files(
     top_k: int | None = None,
 ) -> dict[str, Any]:
     """Predict each file; a file that cannot be read or decoded gets an error entry, not an exception."""
-    catalog = Catalog.load(settings.manifest_dirs)
+    catalog = service_catalog(settings, local=True)
     cache = ArtifactCache(settings)
     loaded = catalog.model(model, framework)
     predictor, load_ms = open_predictor(loaded, cache, device or settings.device)

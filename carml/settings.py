@@ -69,6 +69,16 @@ def _int(name: str, value: str) -> int:
         raise CarmlError(f"{name}={value!r}: expected an integer") from None
 
 
+def _int_at_least(minimum: int) -> Callable[[str, str], int]:
+    def parse(name: str, value: str) -> int:
+        number = _int(name, value)
+        if number < minimum:
+            raise CarmlError(f"{name}={value!r}: expected an integer of at least {minimum}")
+        return number
+
+    return parse
+
+
 def _float(name: str, value: str) -> float:
     try:
         return float(value)
@@ -161,6 +171,20 @@ class Settings:
     )
     web_host: str = _env("CARML_WEB_HOST", _text, "Address the web app listens on.", default="127.0.0.1")
     web_port: int = _env("CARML_WEB_PORT", _int, "Port the web app listens on.", default=8080)
+    api_max_wait_s: int = _env(
+        "CARML_API_MAX_WAIT_S",
+        _int_at_least(0),
+        "Longest an API request may wait for its job to end (`wait` of POST /api/v1/jobs and GET "
+        "/api/v1/jobs/ID); keep it under the idle timeout of any proxy in front. 0: requests never wait.",
+        default=30,
+    )
+    api_max_waiting: int = _env(
+        "CARML_API_MAX_WAITING",
+        _int_at_least(0),
+        "Requests a web process lets wait for their job's end at once; more are answered at once, with the job as "
+        "it is. Keep it under gunicorn's --threads, so that waiting requests never hold every thread.",
+        default=8,
+    )
     secret_key: str = _env(
         "CARML_SECRET_KEY",
         _text,
@@ -181,6 +205,33 @@ class Settings:
         "Password of the admin user that `carml up` creates when there is no user yet (random and printed once "
         "if unset).",
         default=None,
+    )
+    login_max_failures_per_name: int = _env(
+        "CARML_LOGIN_MAX_FAILURES_PER_NAME",
+        _int_at_least(1),
+        "Web logins for a user name are refused (429) after this many failures within CARML_LOGIN_WINDOW_S, "
+        "known name or not.",
+        default=5,
+    )
+    login_max_failures_per_address: int = _env(
+        "CARML_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        _int_at_least(1),
+        "Web logins from a client address are refused (429) after this many failures within "
+        "CARML_LOGIN_WINDOW_S, whatever the names tried.",
+        default=50,
+    )
+    login_window_s: int = _env(
+        "CARML_LOGIN_WINDOW_S",
+        _int_at_least(1),
+        "How long a failed web login counts against its user name and its address.",
+        default=15 * 60,
+    )
+    trusted_proxy_hops: int = _env(
+        "CARML_TRUSTED_PROXY_HOPS",
+        _int_at_least(0),
+        "Reverse proxies in front of the web app whose X-Forwarded-For and X-Forwarded-Proto are believed "
+        "(0: none; the client address is the connection's).",
+        default=0,
     )
     # --- remote artifacts and S3/MinIO: https downloads and s3:// objects.
     http_timeout_s: int = _env("CARML_HTTP_TIMEOUT_S", _int, "Connect/read timeout of downloads.", default=30)

@@ -13,29 +13,35 @@ from carml.errors import ArtifactError, ChecksumMismatch, ManifestError, Problem
 from carml.manifest import DatasetManifest, ModelManifest
 from carml.manifest.common import ArtifactRef
 from carml.manifest.loader import format_field_path, line_of, read_yaml, validate_document
+from predictors.base import Predictor
 from predictors.registry import predictor_classes
 
 
-def _framework_problems(manifest: ModelManifest) -> list[tuple[tuple[str | int, ...], str]]:
+def framework_problems(
+    manifest: ModelManifest, *, installed_here: bool = True
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """(field location, message) of what the predictor refuses in `manifest`; with `installed_here`, also whether
+    its framework is installed on this machine at a version the manifest accepts (the web process of the service
+    checks without: workers, not it, run models)."""
     classes = predictor_classes()
     name = manifest.framework.name
     if name not in classes:
         return [(("framework", "name"), f"unknown framework {name!r}; expected one of {', '.join(sorted(classes))}")]
     predictor = classes[name]
-    status = predictor.availability()
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    if not status.available:
-        problems.append((("framework", "name"), status.reason))
-    elif status.version and not manifest.framework.accepts(status.version):
-        problems.append(
-            (
-                ("framework", "version"),
-                f"constraint {manifest.framework.version!r} is not met by the installed {name} {status.version}",
-            )
-        )
+    problems = _installed_problems(predictor, manifest) if installed_here else []
     for field, message in predictor.check_manifest(manifest):
         problems.append((_parse_field(field), message))
     return problems
+
+
+def _installed_problems(predictor: type[Predictor], manifest: ModelManifest) -> list[tuple[tuple[str | int, ...], str]]:
+    status = predictor.availability()
+    if not status.available:
+        return [(("framework", "name"), status.reason)]
+    if status.version and not manifest.framework.accepts(status.version):
+        wanted, installed = manifest.framework.version, f"{manifest.framework.name} {status.version}"
+        return [(("framework", "version"), f"constraint {wanted!r} is not met by the installed {installed}")]
+    return []
 
 
 def _parse_field(field: str) -> tuple[str | int, ...]:
@@ -49,7 +55,8 @@ def _parse_field(field: str) -> tuple[str | int, ...]:
     return tuple(parts)
 
 
-def _artifact_refs(manifest: ModelManifest | DatasetManifest) -> list[tuple[tuple[str | int, ...], ArtifactRef]]:
+def artifact_refs(manifest: ModelManifest | DatasetManifest) -> list[tuple[tuple[str | int, ...], ArtifactRef]]:
+    """Every file a manifest names (artifacts, labels files, a dataset's location), with its field location."""
     refs: list[tuple[tuple[str | int, ...], ArtifactRef]] = []
     if isinstance(manifest, ModelManifest):
         refs += [(("artifacts", i), ref) for i, ref in enumerate(manifest.artifacts)]
@@ -92,9 +99,9 @@ def validate_file(path: Path, cache: ArtifactCache, schemes: set[str] | None = N
         return exc.problems
     found: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(manifest, ModelManifest):
-        found += _framework_problems(manifest)
+        found += framework_problems(manifest)
     schemes = schemes or fetchable_schemes()
-    for loc, ref in _artifact_refs(manifest):
+    for loc, ref in artifact_refs(manifest):
         if ref.scheme not in schemes:
             expected = ", ".join(sorted(schemes))
             found.append(((*loc, "url"), f"unsupported URL scheme {ref.scheme!r}: expected one of {expected}"))

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from carml.evaluation.metrics import top_k_indices
 from carml.manifest.model import OutputSpec
 from carml.manifest.steps import DecodeBoxes, NonMaxSuppression, ScoreThreshold, Softmax, SpeechSegments, TopK
 from predictors.context import ItemContext
@@ -44,7 +45,7 @@ def _classification(raw: np.ndarray, spec: OutputSpec, labels: list[str] | None,
     if any(isinstance(s, Softmax) for s in spec.postprocessing):
         scores = softmax(scores)
     k = top_k or next((s.k for s in spec.postprocessing if isinstance(s, TopK)), 5)
-    order = np.argsort(-scores, kind="stable")[:k]
+    order = top_k_indices(scores, k)
     top = [{"index": int(i), "label": _label(labels, int(i)), "score": float(scores[i])} for i in order]
     return OutputAnswer({"top_k": top}, class_scores=scores)
 

@@ -219,11 +219,12 @@ _STEP_RUNNERS: dict[type, Callable[[Any, Any, ItemContext], np.ndarray]] = {
 _DECODE_STEPS = (Decode, DecodeAudio)
 
 
-def _check_shape(array: np.ndarray, spec: InputSpec) -> None:
+def _check_shape(array: np.ndarray | tuple[int, ...], spec: InputSpec) -> None:
+    shape = array if isinstance(array, tuple) else array.shape
     expected = spec.shape
-    if len(expected) != array.ndim or any(e not in (-1, a) for e, a in zip(expected, array.shape, strict=True)):
+    if len(expected) != len(shape) or any(e not in (-1, a) for e, a in zip(expected, shape, strict=True)):
         raise ItemError(
-            f"input {spec.name!r}: preprocessing gave shape {list(array.shape)}, the manifest declares {expected}"
+            f"input {spec.name!r}: preprocessing gave shape {list(shape)}, the manifest declares {expected}"
         )
 
 
@@ -247,3 +248,67 @@ def preprocess_input(spec: InputSpec, data: bytes | np.ndarray, ctx: ItemContext
     value = np.ascontiguousarray(value, dtype=spec.element_type)
     _check_shape(value, spec)
     return value
+
+
+# ------------------------------------------------------------------------------------------ batch-wide steps
+# Steps that act on each value alone: the same whether they run per item or once on a stacked batch.
+_ELEMENTWISE = (Normalize, Cast)
+
+
+def elementwise_tail(spec: InputSpec) -> int | None:
+    """Where an image input's trailing run of elementwise steps (normalize, cast) begins, when every step before it
+    is the decode or a resize; None for any other input.
+
+    Those steps, the CHW transpose and the final element type can then be applied to a whole batch of pixels at
+    once (`PixelBatch`), by numpy or on the model's device, instead of item by item.
+    """
+    steps = spec.preprocessing
+    if spec.type != "image" or not steps or not isinstance(steps[0], Decode):
+        return None
+    start = len(steps)
+    while start > 1 and isinstance(steps[start - 1], _ELEMENTWISE):
+        start -= 1
+    if not all(isinstance(step, Resize) for step in steps[1:start]):
+        return None
+    return start
+
+
+def model_shape(spec: InputSpec, pixels_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape an HWC pixel array takes once the input's layout is applied."""
+    decode = spec.preprocessing[0]
+    if isinstance(decode, Decode) and decode.layout == "CHW":
+        return (pixels_shape[2], pixels_shape[0], pixels_shape[1])
+    return pixels_shape
+
+
+def preprocess_pixels(spec: InputSpec, data: bytes | np.ndarray, ctx: ItemContext, tail: int) -> np.ndarray:
+    """The steps before `tail` (decode, resizes) of one item: its HWC pixels, checked against the input's shape.
+
+    `finish_pixels` (or a framework's own version of it) applies the rest to the stacked batch.
+    """
+    value: Any = data
+    for step in spec.preprocessing[:tail]:
+        if isinstance(step, Decode):
+            started = time.perf_counter()
+            value = decode_image(value, step, ctx)
+            ctx.decode_ms += (time.perf_counter() - started) * 1000
+        else:
+            value = _STEP_RUNNERS[type(step)](value, step, ctx)
+    _check_shape(model_shape(spec, value.shape), spec)
+    return value
+
+
+def finish_pixels(spec: InputSpec, tail: int, pixels: np.ndarray) -> np.ndarray:
+    """Apply the steps from `tail` on, the layout and the element type to stacked pixels [N, H, W, C].
+
+    Gives exactly what `preprocess_input` gives item by item, stacked: the same float32 operations in the same
+    order, broadcast over the batch.
+    """
+    ctx = ItemContext()
+    value = pixels
+    for step in spec.preprocessing[tail:]:
+        value = _STEP_RUNNERS[type(step)](value, step, ctx)
+    decode = spec.preprocessing[0]
+    if isinstance(decode, Decode) and decode.layout == "CHW":
+        value = np.transpose(value, (0, 3, 1, 2))
+    return np.ascontiguousarray(value, dtype=spec.element_type)

@@ -29,6 +29,24 @@ def run_carml_process(
     )
 
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def require_redis() -> str:
+    """REDIS_URL once Redis answers there; else the test is skipped, or failed on CI, where Redis must be up."""
+    import pytest
+    import redis
+
+    try:
+        if redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping():
+            return REDIS_URL
+    except redis.RedisError:
+        pass
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"Redis unreachable at {REDIS_URL}")
+    pytest.skip(f"Redis unreachable at {REDIS_URL}")
+
+
 def unique_tag(name: str) -> str:
     """A hardware tag unique to one test, so queues left on a shared broker never reach another test."""
     import secrets

@@ -7,6 +7,7 @@ broker are reached on the first request that needs them.
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from carml.jobs.service import Enqueue
 from carml.settings import Settings, load_settings
@@ -29,4 +30,8 @@ def create_app(settings: Settings | None = None, enqueue: Enqueue | None = None)
     app.extensions[ENQUEUE_KEY] = enqueue or LazyEnqueue(settings)
     register_api(app)
     register_ui(app)  # the web pages; their sessions are signed with CARML_SECRET_KEY (random if unset)
+    if settings.trusted_proxy_hops:
+        # Login throttling counts failures per client address: behind a proxy, the connection's is the proxy's.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app

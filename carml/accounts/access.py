@@ -31,3 +31,10 @@ def check_may_remove_upload(caller: Caller, owner: str | None, shared: bool) -> 
         raise AccountError("removing a shared dataset needs the publisher role", field="name", status=403)
     if not shared and not caller.owns(owner):
         raise AccountError("only its owner or an admin may remove this dataset", field="name", status=403)
+
+
+def check_may_publish(caller: Caller, action: str) -> None:
+    """Publishing, replacing or removing a model needs the publisher role (admins have it too); `action` words
+    what was refused, e.g. "publishing a model"."""
+    if not caller.can_publish:
+        raise AccountError(f"{action} needs the publisher role; {caller.name} has the role {caller.role}", status=403)

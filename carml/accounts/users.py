@@ -157,6 +157,15 @@ def caller_for_user_id(settings: Settings, user_id: int) -> Caller | None:
         return Caller(row.name, Role(row.role))
 
 
+def caller_named(settings: Settings, name: str) -> Caller | None:
+    """The caller a user name stands for (with the user's role), or None when no user has that name."""
+    if not USER_NAME.match(name):
+        return None
+    with session_scope(settings.database) as session:
+        row = session.scalar(select(User).where(User.name == name))
+        return None if row is None else Caller(row.name, Role(row.role))
+
+
 def user_id_for(settings: Settings, name: str) -> int:
     with session_scope(settings.database) as session:
         return find_user_row(session, name).id

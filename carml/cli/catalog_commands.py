@@ -9,6 +9,8 @@ import click
 from carml.artifacts import ArtifactCache
 from carml.catalog import MANIFEST_SUFFIXES, Catalog
 from carml.cli.output import percent, print_json, print_table
+from carml.cli.publish_commands import publish_command, remove_command
+from carml.publishing import service_catalog
 from carml.settings import load_settings
 from carml.validation import fetchable_schemes, validate_file
 from predictors.registry import broken_plugins, predictor_classes
@@ -19,12 +21,16 @@ def _report_catalog_problems(catalog: Catalog) -> None:
         click.echo(f"warning: {problem} (skipped)", err=True)
 
 
-@click.command("models")
+@click.group("models", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--all", "show_hidden", is_flag=True, help="Include hidden models.")
-def models_command(as_json: bool, show_hidden: bool) -> None:
-    """List models: name, version, framework, task, claimed accuracy."""
-    catalog = Catalog.load(load_settings().manifest_dirs)
+@click.pass_context
+def models_command(ctx: click.Context, as_json: bool, show_hidden: bool) -> None:
+    """List models: name, version, framework, task, claimed accuracy, and who published those published through
+    the service. `carml models publish FILE` and `carml models remove NAME` publish and remove them."""
+    if ctx.invoked_subcommand is not None:
+        return
+    catalog = service_catalog(load_settings(), local=True)
     _report_catalog_problems(catalog)
     available = {name: cls.availability() for name, cls in predictor_classes().items()}
     rows = []
@@ -34,6 +40,7 @@ def models_command(as_json: bool, show_hidden: bool) -> None:
             continue
         status = available.get(m.framework.name)
         runnable = bool(status and status.available and m.framework.accepts(status.version or ""))
+        publication = catalog.publication(loaded)
         rows.append(
             {
                 "name": m.name,
@@ -45,13 +52,15 @@ def models_command(as_json: bool, show_hidden: bool) -> None:
                 "claimed_top5": m.attributes.top5,
                 "runnable": runnable,
                 "manifest": str(loaded.source),
+                "source": "published" if publication else "folder",
+                "owner": publication.owner if publication else None,
             }
         )
     if as_json:
         print_json(rows)
         return
     print_table(
-        ["name", "version", "framework", "task", "top-1", "top-5", "runnable"],
+        ["name", "version", "framework", "task", "top-1", "top-5", "runnable", "source", "owner"],
         [
             [
                 r["name"],
@@ -61,6 +70,8 @@ def models_command(as_json: bool, show_hidden: bool) -> None:
                 percent(r["claimed_top1"]),
                 percent(r["claimed_top5"]),
                 "yes" if r["runnable"] else "no",
+                r["source"],
+                r["owner"],
             ]
             for r in rows
         ],
@@ -71,7 +82,7 @@ def models_command(as_json: bool, show_hidden: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def datasets_command(as_json: bool) -> None:
     """List datasets: name, modality, format, split."""
-    catalog = Catalog.load(load_settings().manifest_dirs)
+    catalog = service_catalog(load_settings(), local=True)
     _report_catalog_problems(catalog)
     rows = [
         {
@@ -165,5 +176,8 @@ def validate_command(paths: tuple[Path, ...], as_json: bool) -> None:
     if bad:
         raise click.exceptions.Exit(1)
 
+
+models_command.add_command(publish_command)
+models_command.add_command(remove_command)
 
 COMMANDS = [models_command, datasets_command, frameworks_command, validate_command]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from carml.cli.output import percent, print_json, print_table
+from carml.cli.viewer import cli_viewer
 from carml.csv_export import to_csv
 from carml.db.migrate import require_current
 from carml.db.models import Scenario
@@ -97,7 +98,7 @@ def recommend_command(output: str, **options: str | None) -> None:
     constraints = parse_constraints(options, _option_label)
     settings = load_settings()
     require_current(settings.database)
-    found = recommend(settings, constraints)
+    found = recommend(settings, constraints, cli_viewer(settings))  # CARML_USER's view (see carml.cli.viewer)
     if output == "json":
         print_json(found.as_dict())
     elif output == "csv":

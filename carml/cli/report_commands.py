@@ -10,7 +10,10 @@ from typing import Any
 import click
 
 from carml.cli.output import print_json, print_table
-from carml.reporting import REPORTS, run_report
+from carml.cli.viewer import cli_viewer
+from carml.csv_export import formula_safe
+from carml.db.migrate import require_current
+from carml.reporting import REPORTS, report, run_report
 from carml.settings import load_settings
 
 
@@ -33,7 +36,11 @@ def _cell(value: Any, digits: int | None = 4) -> Any:
 def report_command(
     name: str, model: str | None, hardware: str | None, since: str | None, limit: int, output: str
 ) -> None:
-    rows = run_report(load_settings(), name, model=model, hardware=hardware, since=since, limit=limit)
+    report(name)  # an unknown name is told as such, before the database is read
+    settings = load_settings()
+    require_current(settings.database)  # an unmigrated database: the message says to upgrade it
+    viewer = cli_viewer(settings)  # CARML_USER's rows, as the web app would show them (see carml.cli.viewer)
+    rows = run_report(settings, name, model=model, hardware=hardware, since=since, limit=limit, viewer=viewer)
     columns = REPORTS[name].columns
     if output == "json":
         print_json([{key: _cell(value, None) for key, value in row.items()} for row in rows])
@@ -41,7 +48,7 @@ def report_command(
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([[_cell(row[c]) for c in columns] for row in rows])
+        writer.writerows([[formula_safe(_cell(row[c])) for c in columns] for row in rows])
         click.echo(buffer.getvalue(), nl=False)
     else:
         print_table(columns, [[_cell(row[c]) for c in columns] for row in rows])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
@@ -11,6 +10,7 @@ from carml.cli.output import percent, print_json, print_table
 from carml.cli.scenarios import print_scenario_outcome
 from carml.db.migrate import require_current
 from carml.db.models import JobStatus
+from carml.jobs.job_events import ended_job, wait_for_job_end
 from carml.jobs.service import cancel_job, get_job, job_summary, list_jobs
 from carml.settings import Settings, load_settings
 
@@ -161,7 +161,8 @@ def follow_job(settings: Settings, job_id: str, show_progress: bool, poll_s: flo
                 shown = done
             if JobStatus(summary["status"]).final:
                 return summary
-            time.sleep(poll_s)
+            # Back at once when the job ends (announced on Redis, else read often), at the latest in poll_s.
+            wait_for_job_end(settings, job_id, poll_s, lambda: ended_job(settings, job_id)[0])
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from carml.datasets.base import DatasetItem, OpenedDataset, file_reader, natural_key
@@ -54,19 +55,42 @@ def _list_class(
     """
     items: list[DatasetItem] = []
     rejected: list[tuple[str, str]] = []
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    for path in files:
-        if not all(_visible(Path(part)) for part in path.relative_to(folder).parts):
+    for parts, entry in sorted(_files_under(folder), key=lambda found: found[0]):
+        if not all(_visible_name(part) for part in parts):
             continue
-        item_id = path.relative_to(root).as_posix()
+        path = Path(entry.path)
+        item_id = "/".join((folder.name, *parts))
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             rejected.append((item_id, f"not an image file ({path.suffix or 'no suffix'})"))
         elif folder.name not in labels:
             rejected.append((item_id, f"class folder {folder.name!r} is not among the declared labels"))
         else:
-            record(f"{item_id}\0{path.stat().st_size}\n".encode())
+            record(f"{item_id}\0{entry.stat().st_size}\n".encode())
             items.append(DatasetItem(item_id, labels.index(folder.name), file_reader(path)))
     return items, rejected
+
+
+def _files_under(folder: Path, parts: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], os.DirEntry[str]]]:
+    """(path parts below `folder`, entry) of every file (symlinks followed) in `folder` and the folders below it
+    that are not symlinks, unreadable folders skipped: what `folder.rglob("*")` filtered by `is_file()` finds.
+
+    One `os.scandir` per folder and one stat per file: a job lists its dataset when it is submitted and again in
+    its worker, and for thousands of files pathlib's way took a noticeable part of a short job.
+    """
+    try:
+        with os.scandir(folder.joinpath(*parts)) as scan:
+            entries = list(scan)
+    except PermissionError:
+        return
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            yield from _files_under(folder, (*parts, entry.name))
+        elif entry.is_file():
+            yield (*parts, entry.name), entry
+
+
+def _visible_name(name: str) -> bool:
+    return not name.startswith(".") and name not in IGNORED_NAMES
 
 
 def read_image_folder(manifest: DatasetManifest, root: Path | None) -> OpenedDataset:

@@ -20,12 +20,15 @@ from carml.datasets.base import (
     label_index,
     natural_key,
 )
+from carml.datasets.npz_mapping import DigestMemo, mapped_member
 from carml.errors import DatasetError
 from carml.manifest import DatasetManifest
 from carml.manifest.dataset import CsvOptions, NpzOptions
 
 # More classes than this is taken as a mistake (e.g. y holding values, not class indices), not a dataset.
 MAX_NPZ_CLASSES = 100_000
+# The server and each worker hash an NPZ once per version of the file, not once per job.
+_NPZ_DIGESTS = DigestMemo()
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -135,7 +138,10 @@ def read_csv(manifest: DatasetManifest, path: Path | None) -> OpenedDataset:
 
 
 def _npz_arrays(path: Path, options: NpzOptions, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The x and y arrays of an NPZ file; anything unreadable is a DatasetError naming the file."""
+    """The x and y arrays of an NPZ file; anything unreadable is a DatasetError naming the file.
+
+    An uncompressed x (`np.savez`) is memory-mapped: items are read from the file when used.
+    """
     # np.load takes a non-zip file for a pickle or .npy and says so; naming the expected format is clearer.
     if not zipfile.is_zipfile(path):
         raise DatasetError(f"dataset {name}: {path} is not an NPZ (zip) file")
@@ -145,7 +151,8 @@ def _npz_arrays(path: Path, options: NpzOptions, name: str) -> tuple[np.ndarray,
             absent = [a for a in (options.x, options.y) if a not in archive.files]
             if absent:
                 raise DatasetError(f"dataset {name}: {path} has no array {absent} (has {archive.files})")
-            return archive[options.x], archive[options.y]
+            x = mapped_member(path, options.x)
+            return (archive[options.x] if x is None else x), archive[options.y]
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DatasetError(f"dataset {name}: cannot read {path} as NPZ: {exc}") from None
 
@@ -185,7 +192,8 @@ def read_npz(manifest: DatasetManifest, path: Path | None) -> OpenedDataset:
     """x holds items along its first axis, y their integer classes."""
     if path is None or not path.is_file():
         raise DatasetError(f"dataset {manifest.name}: {path} is not an NPZ file")
-    x, y = _npz_arrays(path, manifest.npz or NpzOptions(), manifest.name)
+    options = manifest.npz or NpzOptions()
+    x, y = _npz_arrays(path, options, manifest.name)
     _check_npz_shapes(x, y, path, manifest.name)
     labels = _npz_labels(manifest, y, path)
     items, rejected = [], []
@@ -194,4 +202,5 @@ def read_npz(manifest: DatasetManifest, path: Path | None) -> OpenedDataset:
             items.append(DatasetItem(f"{i}", value, array_reader(x[i])))
         else:
             rejected.append((f"{i}", f"class {value} is outside 0..{len(labels) - 1}"))
-    return OpenedDataset(manifest.name, labels, items, arrays_digest(x, y), rejected)
+    digest = _NPZ_DIGESTS.get(path, f"x={options.x} y={options.y}", lambda: arrays_digest(x, y))
+    return OpenedDataset(manifest.name, labels, items, digest, rejected)

@@ -122,6 +122,38 @@ class ApiToken(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
+class PublishedModel(Base):
+    """A model manifest published through the service by a publisher; the catalog reads these beside the
+    manifest folders, so every web process and worker sees a published model without a shared disk."""
+
+    __tablename__ = "published_models"
+    __table_args__ = (UniqueConstraint("name", "framework"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    framework: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(100))
+    manifest_yaml: Mapped[str] = mapped_column(Text)  # exactly as published: its digest is what jobs record
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginFailure(Base):
+    """A failed web login, kept for the throttling window: too many for one name or from one address are refused."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_user_name_failed_at", "user_name", "failed_at"),
+        Index("ix_login_failures_remote_addr_failed_at", "remote_addr", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(100))
+    remote_addr: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Worker(Base):
     """A worker process and the hardware it advertises; `last_heartbeat` says whether it is alive."""
 
@@ -296,7 +328,7 @@ class TraceSpan(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    trace_id: Mapped[str] = mapped_column(String(32), index=True)
+    trace_id: Mapped[str] = mapped_column(String(32))  # looked up through the (trace_id, span_id) unique index
     span_id: Mapped[str] = mapped_column(String(16))
     parent_span_id: Mapped[str | None] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(100))

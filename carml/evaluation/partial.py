@@ -7,7 +7,7 @@ local run report numbers computed the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ class EvaluationPartial:
     """Raw counts and per-batch timings of one run (JSON-serialisable with `to_json`)."""
 
     labels: list[str]
-    confusion: list[list[int]]
+    confusion: np.ndarray | list[list[int]]  # square, in the model's classes; runs give an int64 array
     top5_hits: int
     classified: int  # items with a true class and class scores: the denominator of accuracy
     scored: int  # items the model answered
@@ -37,12 +37,22 @@ class EvaluationPartial:
     scenario: dict[str, Any] | None = None  # a performance scenario's outcome (carml.evaluation.scenarios)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as JSON values; the confusion matrix as its non-zero cells (`sparse_confusion`).
+
+        A 1000-class model's matrix has a million cells, nearly all zero: stored densely (and deep-copied by
+        `dataclasses.asdict`) it cost a shard seconds to record, more than the model took on a small job.
+        """
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["confusion"] = sparse_confusion(self.confusion)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EvaluationPartial:
         window = data.get("timed_window")
-        return cls(**{**data, "timed_window": tuple(window) if window else None})
+        confusion = data["confusion"]
+        if isinstance(confusion, dict):  # written by `to_json`; older rows hold the dense matrix
+            confusion = dense_confusion(confusion)
+        return cls(**{**data, "confusion": confusion, "timed_window": tuple(window) if window else None})
 
     def timed_batches(self) -> list[dict[str, Any]]:
         """Batches that count for timing: all but warm-up, or every batch if all were warm-up."""
@@ -55,6 +65,36 @@ class EvaluationPartial:
         if self.scenario is not None:
             return int(self.scenario["timed_samples"])
         return sum(b["size"] for b in self.timed_batches())
+
+
+def sparse_confusion(matrix: list[list[int]] | np.ndarray) -> dict[str, Any]:
+    """{"classes": n, "cells": [[true, predicted, count], ...]} for the non-zero cells of an n x n matrix."""
+    counts = np.asarray(matrix, dtype=np.int64).reshape(len(matrix), len(matrix))  # no copy of an int64 array
+    rows, columns = np.nonzero(counts)
+    return {"classes": len(counts), "cells": np.stack([rows, columns, counts[rows, columns]], axis=1).tolist()}
+
+
+def dense_confusion(sparse: dict[str, Any]) -> np.ndarray:
+    """The n x n matrix `sparse_confusion` describes."""
+    counts = np.zeros((sparse["classes"], sparse["classes"]), dtype=np.int64)
+    for true_class, predicted, count in sparse["cells"]:
+        counts[true_class, predicted] = count
+    return counts
+
+
+def stored_metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary's per-class figures as a job's result keeps them: the confusion matrix as its non-zero cells."""
+    kept = {k: summary[k] for k in ("labels", "per_class", "warmup", "timed_items")}
+    return {**kept, "confusion": sparse_confusion(summary["confusion_matrix"])}
+
+
+def readable_metrics(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """A result's stored metrics with `confusion_matrix` as the full matrix, as the API and the pages show it
+    (older results stored it that way already)."""
+    shown = dict(metrics or {})
+    if "confusion" in shown:
+        shown["confusion_matrix"] = dense_confusion(shown.pop("confusion")).tolist()
+    return shown
 
 
 def summarize(partials: Sequence[EvaluationPartial]) -> dict[str, Any]:

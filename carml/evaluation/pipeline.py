@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from carml.datasets import DatasetItem
-from predictors.base import Predictor, PreparedItem
+from predictors.base import CollatedItems, Predictor, PreparedItem
 from predictors.preprocessing import ItemError
 
 # Reading an item may fail in many ways (missing file, permissions, a truncated archive member ...).
@@ -33,8 +33,13 @@ class PreparedBatch:
     started_at: float = 0.0  # epoch seconds when reading began (traces place the input stages from it)
 
 
-def prepare_batch(predictor: Predictor, items: Sequence[DatasetItem]) -> PreparedBatch:
-    """Read and preprocess items; a bad item is recorded with its reason and skipped."""
+def prepare_batch(predictor: Predictor, items: Sequence[DatasetItem], *, collate: bool = False) -> PreparedBatch:
+    """Read and preprocess items; a bad item is recorded with its reason and skipped.
+
+    With `collate`, the batch is also made ready for one model call: image inputs' elementwise steps are left for
+    the model call to apply to the whole batch (on the model's device when the framework can), and the items'
+    arrays are stacked here, so that neither is done item by item, nor on the model's critical path.
+    """
     batch = PreparedBatch(started_at=time.time())
     for item in items:
         started = time.perf_counter()
@@ -47,7 +52,7 @@ def prepare_batch(predictor: Predictor, items: Sequence[DatasetItem]) -> Prepare
             batch.load_ms += (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         try:
-            prepared = predictor.preprocess(item.item_id, data)
+            prepared = predictor.preprocess(item.item_id, data, batch_steps=collate)
             batch.items.append(prepared)
             batch.true_classes.append(item.label)
             batch.decode_ms += prepared.context.decode_ms
@@ -55,6 +60,14 @@ def prepare_batch(predictor: Predictor, items: Sequence[DatasetItem]) -> Prepare
             batch.errors.append((item.item_id, str(exc)))
         finally:
             batch.preprocess_ms += (time.perf_counter() - started) * 1000
+    if collate and batch.items:
+        started = time.perf_counter()
+        try:
+            feeds = predictor.collate(batch.items)
+        except Exception:  # e.g. out of memory: the model call stacks them again and reports what went wrong
+            feeds = None
+        batch.items = CollatedItems(batch.items, feeds)
+        batch.preprocess_ms += (time.perf_counter() - started) * 1000
     return batch
 
 
@@ -71,7 +84,7 @@ def prefetched_batches(
                 chunk = next(chunks, None)
                 if chunk is None:
                     return
-                pending.append(pool.submit(prepare_batch, predictor, chunk))
+                pending.append(pool.submit(prepare_batch, predictor, chunk, collate=True))
 
         top_up()
         try:

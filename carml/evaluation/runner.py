@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,33 +70,84 @@ def _classification_labels(predictor: Predictor) -> list[str] | None:
     raise CarmlError(f"{predictor.manifest.key} has no classification output; accuracy runs need one")
 
 
-class _Recorder:
-    """Accumulates per-batch results while the run goes on."""
+# Batches predicted but not yet postprocessed, at most, when postprocessing runs beside the model.
+MAX_UNSCORED_BATCHES = 2
 
-    def __init__(self, metrics: ClassificationMetrics, mapping: list[int], on_prediction: OnPrediction | None):
+
+class _Recorder:
+    """Accumulates per-batch results while the run goes on.
+
+    With `overlap` (a model on an accelerator), a batch is postprocessed and scored on a thread of its own while
+    the model runs the next one, in batch order: the host's cores are idle while the device computes, and the
+    device no longer waits for the answers to be written. On a CPU both would compete for the same cores.
+    """
+
+    def __init__(
+        self,
+        metrics: ClassificationMetrics,
+        mapping: list[int],
+        on_prediction: OnPrediction | None,
+        overlap: bool = False,
+    ):
         self.metrics, self.mapping, self.on_prediction = metrics, mapping, on_prediction
         self.errors: list[dict[str, str]] = []
         self.batches: list[dict[str, Any]] = []  # timings of the batches the model ran on
         self.failed_batches = 0
         self.scored = 0
+        self._post = ThreadPoolExecutor(1, thread_name_prefix="carml-postprocess") if overlap else None
+        self._unscored: deque[Future[None]] = deque()
 
     def add_errors(self, errors: list[tuple[str, str]]) -> None:
         self.errors.extend({"item": item, "reason": reason} for item, reason in errors)
 
     def run_batch(self, predictor: Predictor, batch: PreparedBatch, warmup: bool, predict: PredictBatch) -> None:
         """Predict, postprocess and score one batch; only batches the model ran on count for timing."""
-        self.add_errors(batch.errors)
         if not batch.items:
+            self._then(lambda: self.add_errors(batch.errors))
             return
         predict_started_at, started = time.time(), time.perf_counter()
         try:
             raw_outputs = predict(batch.items)
         except Exception as exc:  # a framework error on this batch: count its items, keep going
-            self.failed_batches += 1
             reason = f"prediction failed: {type(exc).__name__}: {exc}"
-            self.add_errors([(item.item_id, reason) for item in batch.items])
+            self._then(lambda: self._failed(batch, reason))
             return
         predict_ms = (time.perf_counter() - started) * 1000
+        self._then(lambda: self._record(predictor, batch, warmup, raw_outputs, predict_ms, predict_started_at))
+
+    def _then(self, step: Callable[[], None]) -> None:
+        """Run `step` now, or on the postprocessing thread after the steps before it."""
+        if self._post is None:
+            step()
+            return
+        while len(self._unscored) >= MAX_UNSCORED_BATCHES:
+            self._unscored.popleft().result()  # also raises what went wrong there (e.g. writing the answers)
+        self._unscored.append(self._post.submit(step))
+
+    def drain(self) -> None:
+        """Wait until every batch predicted so far is recorded."""
+        while self._unscored:
+            self._unscored.popleft().result()
+
+    def close(self) -> None:
+        if self._post is not None:
+            self._post.shutdown(wait=True, cancel_futures=True)
+
+    def _failed(self, batch: PreparedBatch, reason: str) -> None:
+        self.add_errors(batch.errors)
+        self.failed_batches += 1
+        self.add_errors([(item.item_id, reason) for item in batch.items])
+
+    def _record(
+        self,
+        predictor: Predictor,
+        batch: PreparedBatch,
+        warmup: bool,
+        raw_outputs: list[dict[str, np.ndarray]],
+        predict_ms: float,
+        predict_started_at: float,
+    ) -> None:
+        self.add_errors(batch.errors)
         postprocess_started_at, started = time.time(), time.perf_counter()
         for item, raw, true_class in zip(batch.items, raw_outputs, batch.true_classes, strict=True):
             try:
@@ -168,14 +221,15 @@ def run_partial(
     if item_range is not None:
         items = items[item_range[0] : item_range[1]]
         rejected = rejected if item_range[0] == 0 else []  # listing rejections are reported by the first shard
-    recorder = _Recorder(ClassificationMetrics(model_labels or dataset.labels), mapping, on_prediction)
+    overlap = (predictor.device or "cpu") != "cpu"  # an accelerator: answers are written while it computes
+    recorder = _Recorder(ClassificationMetrics(model_labels or dataset.labels), mapping, on_prediction, overlap)
     recorder.add_errors(rejected)
     done, cancelled = 0, False
     started, started_epoch = time.perf_counter(), time.time()
     warmup_ended = started_epoch  # timing starts once the warm-up batches are done
     batches = prefetched_batches(predictor, items, options.batch_size, options.prefetch_workers, options.prefetch_depth)
     # closing() stops the prefetch threads before the caller closes the predictor, even on errors.
-    with contextlib.closing(batches):
+    with contextlib.closing(batches), contextlib.closing(recorder):
         for index, batch in enumerate(batches):
             if should_stop is not None and should_stop():
                 cancelled = True
@@ -183,16 +237,18 @@ def run_partial(
             warmup = index < options.warmup_batches
             recorder.run_batch(predictor, batch, warmup, predict or predictor.predict)
             if warmup:
+                recorder.drain()  # the warm-up batch's answers too are out of the timed window
                 warmup_ended = time.time()
             done += len(batch.items) + len(batch.errors)
             if progress is not None:
                 progress(done, len(items))
+        recorder.drain()
     metrics = recorder.metrics
     only_warmup = all(b["warmup"] for b in recorder.batches)
     timed_window = (started_epoch if only_warmup else warmup_ended, time.time()) if recorder.batches else None
     return EvaluationPartial(
         labels=list(metrics.labels),
-        confusion=metrics.confusion.tolist(),
+        confusion=metrics.confusion,
         top5_hits=metrics.top5_hits,
         classified=metrics.count,
         scored=recorder.scored,

@@ -289,7 +289,7 @@ def _partial(
     started_ns = log.timing_started_ns
     return EvaluationPartial(
         labels=list(metrics.labels),
-        confusion=metrics.confusion.tolist(),
+        confusion=metrics.confusion,
         top5_hits=metrics.top5_hits,
         classified=metrics.count,
         scored=len(log.answers),

@@ -12,21 +12,24 @@ import contextlib
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, select, update
 
 from carml.artifacts import ArtifactCache
 from carml.db.base import utcnow
+from carml.db.bulk import replace_rows
 from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, RegisteredModel, Result, StageTiming
 from carml.db.retry import retried_on_lost_connection, skipped_while_database_away
 from carml.db.session import session_scope
 from carml.errors import CarmlError
-from carml.evaluation.partial import STAGES, EvaluationPartial, summarize
+from carml.evaluation.partial import STAGES, EvaluationPartial, stored_metrics, summarize
 from carml.evaluation.record import reproducibility_record
-from carml.jobs.locking import locked_job, locked_shard, owns_shard, settle
+from carml.jobs.job_events import announce_job_end
+from carml.jobs.locking import lock_job, locked_job, locked_shard, owns_shard, settle
 from carml.jobs.model_cache import ModelCache
 from carml.jobs.recovery import gave_up_on
 from carml.jobs.scenario_execution import (
@@ -38,11 +41,12 @@ from carml.jobs.scenario_execution import (
     scenario_summary,
 )
 from carml.jobs.service import evaluation_options
+from carml.jobs.shard_reporter import BackgroundReporter
 from carml.jobs.uploads import open_job_dataset
-from carml.manifest.loader import load_model_manifest
 from carml.monitoring.records import replace_samples
 from carml.monitoring.shard import ShardHardware, ShardSampler
 from carml.monitoring.summary import job_hardware
+from carml.publishing import job_manifest
 from carml.settings import Settings
 from carml.storage import open_object_store
 from carml.tracing.shard_trace import ShardTrace
@@ -52,9 +56,17 @@ from predictors.base import ItemPrediction
 POLL_INTERVAL_S = 0.25
 
 
-@retried_on_lost_connection  # a claim is idempotent: a redelivered shard is claimed again the same way
 def _start(settings: Settings, job_id: str, shard_index: int, worker_id: str) -> tuple[Job, JobShard, str] | None:
-    """Claim a shard for this worker; None when there is nothing to run (ended, or its job is ending)."""
+    """Claim a shard for this worker, once per delivery of its task; None when there is nothing to run (ended, or
+    its job is ending)."""
+    # NB: the moment of the claim names this delivery, so a retry of the claim can recognise its own (`_claim`).
+    return _claim(settings, job_id, shard_index, worker_id, utcnow())
+
+
+@retried_on_lost_connection  # a claim is idempotent: a retry finds its own claim, a redelivery claims afresh
+def _claim(
+    settings: Settings, job_id: str, shard_index: int, worker_id: str, claimed_at: datetime
+) -> tuple[Job, JobShard, str] | None:
     with session_scope(settings.database) as session:
         job = locked_job(session, job_id)
         if job is None:
@@ -66,19 +78,28 @@ def _start(settings: Settings, job_id: str, shard_index: int, worker_id: str) ->
             shard.status, shard.finished_at = JobStatus.CANCELLED, utcnow()
             settle(job)
             return None
+        # This delivery's claim was committed but the answer was lost (the connection dropped during COMMIT): it is
+        # the same start, not another one, so it counts no attempt (three would fail a healthy shard).
+        if (shard.status, shard.worker_id, shard.started_at) == (JobStatus.RUNNING, worker_id, claimed_at):
+            return job, shard, _manifest_digest(session, job)
         # The OOM killer takes the pool process, not the worker, which gives the shard back to the broker:
         # without this, a shard that runs out of memory every time would be redelivered forever.
         if gave_up_on(job, shard):
             return None
         # A redelivered shard starts over: what it reported before its worker died no longer counts.
-        job.progress_done -= shard.items_done
         shard.items_done = 0
+        job.progress_done = sum(s.items_done for s in job.shards)
         shard.attempts += 1
-        shard.status, shard.worker_id, shard.started_at = JobStatus.RUNNING, worker_id, utcnow()
+        shard.status, shard.worker_id, shard.started_at = JobStatus.RUNNING, worker_id, claimed_at
         if job.status == JobStatus.QUEUED:
-            job.status, job.started_at = JobStatus.RUNNING, utcnow()
-        model = session.get(RegisteredModel, job.model_id)
-        return job, shard, model.manifest_sha256 if model else ""
+            job.status, job.started_at = JobStatus.RUNNING, claimed_at
+        return job, shard, _manifest_digest(session, job)
+
+
+def _manifest_digest(session: Any, job: Job) -> str:
+    """The SHA-256 the job's model manifest had when it was submitted ('' if its `models` row is gone)."""
+    model = session.get(RegisteredModel, job.model_id)
+    return model.manifest_sha256 if model else ""
 
 
 class _ShardProgress:
@@ -106,15 +127,21 @@ class _ShardProgress:
         self._write(done)
 
     def _write(self, done: int) -> None:
-        delta = done - self.reported
+        # Counts, not increments: a write done again after a COMMIT whose answer was lost changes nothing.
         with session_scope(self.settings.database) as session:
-            session.execute(update(Job).where(Job.id == self.job_id).values(progress_done=Job.progress_done + delta))
+            # NB: the job's lock first, so that the sum below (a statement started after it was granted) sees
+            # every sibling shard's committed count, and none is between its own two writes.
+            lock_job(session, self.job_id)
             session.execute(
                 update(JobShard)
                 .where(JobShard.job_id == self.job_id, JobShard.index == self.shard_index)
                 .values(items_done=done)
             )
-        self.reported = done  # only once committed: the delta of a write that failed goes with the next one
+            shards_done = select(func.coalesce(func.sum(JobShard.items_done), 0)).where(JobShard.job_id == self.job_id)
+            session.execute(
+                update(Job).where(Job.id == self.job_id).values(progress_done=shards_done.scalar_subquery())
+            )
+        self.reported = done
 
     def should_stop(self) -> bool:
         """True once the job is cancelled or ended elsewhere (a sibling shard failed), or time is up."""
@@ -143,7 +170,7 @@ def run_shard(settings: Settings, job_id: str, shard_index: int, worker_id: str,
         if job.kind == JobKind.PREDICT:
             from carml.jobs.predictions import run_prediction
 
-            run_prediction(settings, job, worker_id, models)
+            run_prediction(settings, job, worker_id, models, expected_digest)
             return JobStatus.SUCCEEDED
         return _run(settings, job, shard, expected_digest, worker_id, models)
     except CarmlError as exc:
@@ -157,9 +184,8 @@ def run_shard(settings: Settings, job_id: str, shard_index: int, worker_id: str,
 def _run(
     settings: Settings, job: Job, shard: JobShard, expected_digest: str, worker_id: str, models: ModelCache
 ) -> str:
-    loaded = load_model_manifest(Path(job.parameters["manifest"]))
-    if expected_digest and loaded.digest != expected_digest:
-        raise CarmlError(f"the manifest {loaded.source} changed after the job was submitted; submit it again")
+    # A published model's manifest may not be on this machine yet: job_manifest writes it from the database.
+    loaded = job_manifest(settings, job.parameters["manifest"], expected_digest)
     cache = ArtifactCache(settings, shared=open_object_store(settings), confine_local_files=True)
     dataset = open_job_dataset(settings, job.dataset_name or "")
     trace = ShardTrace.begin(settings, job, shard, worker_id)
@@ -172,14 +198,15 @@ def _run(
             outputs.open("w", encoding="utf-8") as stream,
             ShardSampler(settings, cached.predictor.device, worker_id) as sampler,
             contextlib.closing(trace),  # stops a framework profiler however the run ends
+            BackgroundReporter(progress, POLL_INTERVAL_S) as reporter,  # database round trips beside the model
         ):
             partial = job_runner(job)(  # run_partial, or a performance scenario (carml.jobs.scenario_execution)
                 cached.predictor,
                 dataset,
                 evaluation_options(job),
                 item_range=(shard.item_start, shard.item_stop),
-                progress=progress,
-                should_stop=progress.should_stop,
+                progress=reporter.progress,
+                should_stop=reporter.should_stop,
                 on_prediction=_jsonl_writer(stream),
                 predict=trace.predict_function(cached.predictor),
             )
@@ -235,20 +262,14 @@ def _jsonl_writer(stream: Any) -> Callable[[ItemPrediction, int | None], None]:
     return write
 
 
-def _timing_rows(job_id: str, shard_index: int, partial: EvaluationPartial) -> list[dict[str, Any]]:
-    return [
-        {
-            "job_id": job_id,
-            "shard_index": shard_index,
-            "batch_index": i,
-            "stage": stage,
-            "items": batch["size"],
-            "duration_ms": batch[stage],
-            "warmup": batch["warmup"],
-        }
-        for i, batch in enumerate(partial.batches)
-        for stage in STAGES
-    ]
+TIMING_COLUMNS = ("job_id", "shard_index", "batch_index", "stage", "items", "duration_ms", "warmup")
+
+
+def _timing_rows(job_id: str, shard_index: int, partial: EvaluationPartial) -> Iterator[tuple[Any, ...]]:
+    """The shard's `stage_timings` rows, in the order of `TIMING_COLUMNS`."""
+    for i, batch in enumerate(partial.batches):
+        for stage in STAGES:
+            yield job_id, shard_index, i, stage, batch["size"], batch[stage], batch["warmup"]
 
 
 @retried_on_lost_connection  # every write below is a rewrite, so it can be done again
@@ -275,10 +296,8 @@ def finish_shard(
     with session_scope(settings.database) as session:
         if not owns_shard(locked_shard(session, job_id, shard_index), attempt):
             return
-        session.execute(delete(StageTiming).where(StageTiming.job_id == job_id, StageTiming.shard_index == shard_index))
-        rows = _timing_rows(job_id, shard_index, partial)
-        if rows:
-            session.execute(insert(StageTiming), rows)
+        rows, of_shard = _timing_rows(job_id, shard_index, partial), {"job_id": job_id, "shard_index": shard_index}
+        replace_rows(session, StageTiming.__table__, of_shard, TIMING_COLUMNS, rows)
         replace_samples(session, job_id, shard_index, hardware)
         if trace is not None:
             trace.save(session, partial.batches)  # ends the store span; in the job's trace before the job ends
@@ -297,6 +316,9 @@ def finish_shard(
         shard.model_cache_hit, shard.model_load_ms = cache_hit, load_ms
         if settle(job):
             _merge(session, job)
+        ended = JobStatus(job.status).final
+    if ended:
+        announce_job_end(settings, job_id)  # after the commit, so that a waiting request reads the ended job
 
 
 def _merge(session: Any, job: Job) -> None:
@@ -329,7 +351,7 @@ def _merge(session: Any, job: Job) -> None:
             latency_trimmed_mean_ms=latency["trimmed_mean"],
             throughput_items_per_s=summary["throughput_items_per_s"],
             model_load_ms=max(loads) if loads else None,
-            metrics={k: summary[k] for k in ("labels", "per_class", "confusion_matrix", "warmup", "timed_items")},
+            metrics=stored_metrics(summary),  # the confusion matrix as its non-zero cells
             latency=summary["stages_ms"],
             reproducibility=record,
             error_items=summary["error_items"],
@@ -351,3 +373,6 @@ def end_shard(settings: Settings, job_id: str, shard_index: int, status: JobStat
         if not JobStatus(shard.status).final:
             shard.status, shard.error, shard.finished_at = status, error, utcnow()
         settle(job)
+        ended = JobStatus(job.status).final
+    if ended:
+        announce_job_end(settings, job_id)

@@ -10,8 +10,8 @@ from carml.db.base import utcnow
 from carml.db.models import Job, JobShard, JobStatus
 
 
-def locked_job(session: Any, job_id: str) -> Job | None:
-    """The job, write-locked until the transaction ends (a row lock on PostgreSQL, the write lock on SQLite).
+def lock_job(session: Any, job_id: str) -> None:
+    """Write-lock the job's row until the transaction ends (a row lock on PostgreSQL, the write lock on SQLite).
 
     NB: a no-op UPDATE takes the lock on both backends. SELECT ... FOR UPDATE is ignored by SQLite, whose
     driver starts the transaction only at the first write, so two shards could both read stale counts.
@@ -20,6 +20,11 @@ def locked_job(session: Any, job_id: str) -> Job | None:
         update(Job).where(Job.id == job_id).values(cancel_requested=Job.cancel_requested),
         execution_options={"synchronize_session": False},
     )
+
+
+def locked_job(session: Any, job_id: str) -> Job | None:
+    """The job, write-locked until the transaction ends (see `lock_job`)."""
+    lock_job(session, job_id)
     return session.get(Job, job_id, populate_existing=True)
 
 

@@ -1,21 +1,24 @@
-"""Prediction jobs: a user's files go to the object store, one worker predicts them, answers come back."""
+"""Prediction jobs: a user's files are kept with the job, one worker predicts them, answers come back.
+
+Where inputs and answers are kept (the job's rows, or the object store for big inputs): `prediction_io`."""
 
 from __future__ import annotations
 
-import json
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from carml.db.base import utcnow
-from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, Result
+from carml.db.models import Job, JobKind, JobShard, JobStatus, Result
+from carml.db.retry import retried_on_lost_connection
 from carml.db.session import session_scope
 from carml.evaluation.runner import PredictBatch
 from carml.images import oversized_image_reason
-from carml.jobs.locking import locked_job
-from carml.jobs.model_cache import ModelCache
+from carml.jobs.job_events import announce_job_end
+from carml.jobs.locking import locked_job, owns_shard
+from carml.jobs.model_cache import CachedModel, ModelCache
+from carml.jobs.prediction_io import discard_inputs, input_bytes, keep_inputs
 from carml.jobs.service import (
     Enqueue,
     JobRequestError,
@@ -24,6 +27,7 @@ from carml.jobs.service import (
     require_live_tag,
     resolve_model,
 )
+from carml.manifest import LoadedManifest, ModelManifest
 from carml.settings import Settings
 from carml.storage import open_object_store
 from carml.tracing.shard_trace import ShardTrace
@@ -45,14 +49,8 @@ class PredictionRequest:
     trace_level: str | None = None  # none, stage or framework; None: the CARML_TRACE_LEVEL default
 
 
-def _safe_name(name: str) -> str:
-    """The file name part of an upload, reduced to characters safe in an object key."""
-    base = re.split(r"[\\/]", name)[-1]
-    return re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")[:100] or "input"
-
-
 def submit_prediction(settings: Settings, request: PredictionRequest, enqueue: Enqueue) -> str:
-    """Store the inputs, record the job, commit, enqueue its single shard. Returns the job id."""
+    """Keep the inputs, record the job, commit, enqueue its single shard. Returns the job id."""
     if unknown_level(request.trace_level):
         raise JobRequestError(unknown_level(request.trace_level) or "", field="trace_level")
     trace = SubmitTrace.open(settings, request.trace_level)
@@ -74,11 +72,25 @@ def submit_prediction(settings: Settings, request: PredictionRequest, enqueue: E
     require_live_tag(settings, request.hardware_tag)
     job_id = str(uuid.uuid4())
     store = open_object_store(settings)
-    keys = []
-    for index, (name, data) in enumerate(request.inputs):
-        key = f"jobs/{job_id}/inputs/{index:03d}-{_safe_name(name)}"
-        store.put_bytes(key, data)
-        keys.append({"key": key, "name": name})
+    entries = keep_inputs(store, job_id, request.inputs)
+    try:
+        _record_submission(settings, request, loaded, trace, job_id, entries)
+    except JobRequestError:  # refused while recording (the model was replaced meanwhile): nothing is kept
+        discard_inputs(store, job_id)
+        raise
+    enqueue_shards(settings, job_id, 1, request.hardware_tag, enqueue)
+    return job_id
+
+
+def _record_submission(
+    settings: Settings,
+    request: PredictionRequest,
+    loaded: LoadedManifest[ModelManifest],
+    trace: SubmitTrace,
+    job_id: str,
+    entries: list[dict[str, str]],
+) -> None:
+    """Record a prediction job and its single shard, with the `entries` of its kept inputs."""
     with session_scope(settings.database) as session:
         job = Job(
             id=job_id,
@@ -92,20 +104,18 @@ def submit_prediction(settings: Settings, request: PredictionRequest, enqueue: E
             batch_size=1,
             parameters={
                 "manifest": str(loaded.source),
-                "inputs": keys,
+                "inputs": entries,
                 "top_k": request.top_k,
                 **trace.job_parameters(),
             },
             shard_count=1,
-            progress_total=len(keys),
+            progress_total=len(entries),
             price_per_hour=settings.hardware_prices.get(request.hardware_tag),
             trace_id=trace.trace_id,
         )
         session.add(job)
-        session.add(JobShard(job_id=job_id, index=0, item_start=0, item_stop=len(keys)))
+        session.add(JobShard(job_id=job_id, index=0, item_start=0, item_stop=len(entries)))
         trace.save(session, job_id, submit_attributes(job))
-    enqueue_shards(settings, job_id, 1, request.hardware_tag, enqueue)
-    return job_id
 
 
 def _predict_one(
@@ -131,7 +141,7 @@ def _predict_one(
         stages[stage], mark = (now - mark) * 1000, now
 
     try:
-        data = store.get_bytes(entry["key"])
+        data = input_bytes(store, entry)
         lap("fetch")
         prepared = predictor.preprocess(entry["name"], data)  # decode and the manifest's preprocessing
         lap("preprocess")
@@ -162,14 +172,13 @@ def _input_timing(name: str, started_at: float, stages: dict[str, float], decode
     return timing
 
 
-def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCache) -> None:
-    """Predict every stored input of a prediction job and record the answers (worker side)."""
-    from pathlib import Path
-
+def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCache, expected_digest: str = "") -> None:
+    """Predict every stored input of a prediction job and record the answers (worker side). `expected_digest`: the
+    SHA-256 the job's manifest had when it was submitted (its `models` row's)."""
     from carml.artifacts import ArtifactCache
-    from carml.manifest.loader import load_model_manifest
+    from carml.publishing import job_manifest
 
-    loaded = load_model_manifest(Path(job.parameters["manifest"]))
+    loaded = job_manifest(settings, job.parameters["manifest"], expected_digest)
     store = open_object_store(settings)
     trace = ShardTrace.begin(settings, job, job.shards[0], worker_id)
     cache = ArtifactCache(settings, shared=store, confine_local_files=True)
@@ -183,40 +192,50 @@ def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCa
         answers = [_predict_one(predictor, store, entry, top_k, predict, timings) for entry in job.parameters["inputs"]]
     finally:
         trace.close()  # stops a framework profiler however the predictions end; what it recorded is kept
-    body = "".join(json.dumps(a) + "\n" for a in answers).encode()
-    trace.store_started()
-    info = store.put_bytes(f"jobs/{job.id}/outputs/shard-0000.jsonl", body, content_type="application/x-ndjson")
+    trace.store_started()  # the answers are kept in the result row, with the job's end (see prediction_io)
+    reproducibility = {
+        "worker": worker_id,
+        "device": predictor.device,
+        "model_cache_hit": cached.hit,
+        "manifest_sha256": loaded.digest,
+    }
+    _record_prediction(
+        settings, job.id, answers, reproducibility, cached, trace, timings, attempt=job.shards[0].attempts
+    )
+    announce_job_end(settings, job.id)  # after the commit, so that a waiting request reads the ended job
+
+
+@retried_on_lost_connection  # a rewrite under the job's lock, skipped once the shard has ended: safe to repeat
+def _record_prediction(
+    settings: Settings,
+    job_id: str,
+    answers: list[dict[str, Any]],
+    reproducibility: dict[str, Any],
+    cached: CachedModel,
+    trace: ShardTrace,
+    timings: list[dict[str, Any]],
+    attempt: int,
+) -> None:
+    """Record a prediction job's answers and end it, unless its shard ended, or was claimed again, meanwhile.
+
+    NB: a retry after a COMMIT whose answer was lost finds the shard ended and writes nothing: one result.
+    """
     errors = [a for a in answers if "error" in a]
     with session_scope(settings.database) as session:
-        row = locked_job(session, job.id)
-        shard = row.shards[0]
-        if JobStatus(shard.status).final:
+        row = locked_job(session, job_id)
+        shard = row.shards[0] if row is not None else None
+        if not owns_shard(shard, attempt):
             return
         session.add(
-            OutputObject(
-                job_id=job.id,
-                shard_index=0,
-                key=info.key,
-                items=len(answers) - len(errors),
-                size_bytes=info.size,
-                sha256=info.sha256,
-            )
-        )
-        session.add(
             Result(
-                job_id=job.id,
+                job_id=job_id,
                 items=len(answers) - len(errors),
                 errors=len(errors),
                 model_load_ms=cached.load_ms if not cached.hit else None,
                 metrics={"predictions": answers},
                 latency={},
                 error_items=errors,
-                reproducibility={
-                    "worker": worker_id,
-                    "device": predictor.device,
-                    "model_cache_hit": cached.hit,
-                    "manifest_sha256": loaded.digest,
-                },
+                reproducibility=reproducibility,
             )
         )
         shard.status, shard.finished_at, shard.items_done = JobStatus.SUCCEEDED, utcnow(), len(answers)

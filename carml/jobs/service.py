@@ -11,18 +11,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from carml.catalog import Catalog
 from carml.datasets import OpenedDataset
 from carml.db.base import utcnow
 from carml.db.models import Job, JobKind, JobShard, JobStatus, RegisteredDataset, RegisteredModel, Scenario
 from carml.db.session import session_scope
 from carml.errors import CarmlError, NotFound
+from carml.evaluation.partial import readable_metrics
 from carml.evaluation.runner import EvaluationOptions
 from carml.evaluation.scenario_options import SCENARIO_OPTION_FIELDS, ScenarioError, ScenarioOptions, scenario_options
+from carml.jobs.job_events import announce_job_end
 from carml.jobs.locking import locked_job, settle
 from carml.jobs.uploads import open_job_dataset
 from carml.jobs.workers import live_workers
 from carml.manifest import LoadedManifest, ModelManifest
+from carml.publishing import service_catalog, still_published
 from carml.settings import Settings
 from carml.tracing.submission import SubmitTrace, submit_attributes, unknown_level
 
@@ -79,7 +81,7 @@ def require_live_tag(settings: Settings, hardware_tag: str) -> None:
 
 
 def resolve_model(settings: Settings, name: str, framework: str | None) -> LoadedManifest[ModelManifest]:
-    catalog = Catalog.load(settings.manifest_dirs)
+    catalog = service_catalog(settings)
     try:
         return catalog.model(name, framework)
     except CarmlError as exc:
@@ -91,6 +93,12 @@ def resolve_model(settings: Settings, name: str, framework: str | None) -> Loade
 
 def register_model(session: Any, loaded: LoadedManifest[ModelManifest]) -> int:
     m = loaded.manifest
+    if not still_published(session, loaded):
+        raise JobRequestError(
+            f"{m.key} was replaced or removed while this job was being submitted; submit it again",
+            field="model",
+            status=409,
+        )
     row = session.scalar(
         select(RegisteredModel).where(
             RegisteredModel.name == m.name,
@@ -310,7 +318,10 @@ def cancel_job(settings: Settings, job_id: str) -> dict[str, Any]:
         job.cancel_requested = True
         settle(job)
         session.flush()
-        return job_summary(job)
+        summary = job_summary(job)
+    if JobStatus(summary["status"]).final:
+        announce_job_end(settings, job_id)  # after the commit, so that a waiting request reads the ended job
+    return summary
 
 
 def enqueue_shards(settings: Settings, job_id: str, shard_count: int, hardware_tag: str, enqueue: Enqueue) -> None:
@@ -366,7 +377,7 @@ def job_summary(job: Job) -> dict[str, Any]:
             "joules_per_item": result.joules_per_item,
             "cost_per_1000_items": result.cost_per_1000_items,
             "price_per_hour": job.price_per_hour,
-            **result.metrics,
+            **readable_metrics(result.metrics),
             "reproducibility": result.reproducibility,
             # A performance scenario's verdict (null for an accuracy pass); latency_ms stays the predict stage.
             "scenario_outcome": result.scenario_outcome,

@@ -8,10 +8,10 @@ from sqlalchemy import delete, func, select, update
 
 from carml.accounts.access import check_may_remove_upload, may_use_dataset
 from carml.accounts.caller import Caller
-from carml.catalog import Catalog
 from carml.db.models import Job, JobStatus, RegisteredDataset
 from carml.db.session import session_scope
 from carml.jobs.uploads import KEY_PREFIX, UPLOAD_NAME, UploadError, upload_entry
+from carml.publishing import service_catalog
 from carml.settings import Settings
 from carml.storage import open_object_store
 
@@ -20,7 +20,7 @@ def remove_upload(settings: Settings, name: str, caller: Caller) -> dict[str, An
     """Remove the upload `name` as `caller` may (see `check_may_remove_upload`); returns what was removed.
 
     Finished jobs keep their dataset name, digest and results; only their link to the removed row is cleared."""
-    if any(d.manifest.name == name for d in Catalog.load(settings.manifest_dirs).datasets):
+    if any(d.manifest.name == name for d in service_catalog(settings).datasets):
         raise UploadError(f"{name!r} is a catalog dataset: remove its manifest instead", field="name", status=409)
     unknown = UploadError(f"unknown dataset {name!r}", field="name", status=404)
     if not UPLOAD_NAME.fullmatch(name):

@@ -15,13 +15,13 @@ from sqlalchemy import delete, select
 
 from carml.artifacts import ArtifactCache
 from carml.artifacts.hashing import file_sha256
-from carml.catalog import Catalog
 from carml.datasets import DATA_SUFFIXES, OpenedDataset, manifest_for_path, open_dataset
 from carml.db.models import RegisteredDataset
 from carml.db.session import DatabaseError, session_scope
 from carml.errors import CarmlError, DatasetError, NotFound
 from carml.jobs.upload_checks import class_name_reason, npz_expansion_reason, oversized_image, upload_limits
 from carml.manifest import LoadedManifest
+from carml.publishing import service_catalog
 from carml.runs import open_dataset_by_name
 from carml.settings import Settings
 from carml.storage import DEFAULT_CONTENT_TYPE, open_object_store
@@ -123,7 +123,7 @@ def _local_copy(settings: Settings, object_key: str) -> Path:
 
 def open_job_dataset(settings: Settings, name: str) -> OpenedDataset:
     """A catalog dataset, a path (as `open_dataset_by_name` reads them), or an uploaded dataset by name."""
-    catalog = Catalog.load(settings.manifest_dirs)
+    catalog = service_catalog(settings)
     cache = ArtifactCache(settings, confine_local_files=True)  # the service: no file outside a manifest's folder
     if not UPLOAD_NAME.fullmatch(name) or any(d.manifest.name == name for d in catalog.datasets):
         return open_dataset_by_name(name, catalog, cache)
@@ -144,7 +144,7 @@ def _check_name(settings: Settings, name: str) -> None:
             "at most 100 characters",
             field="name",
         )
-    if any(d.manifest.name == name for d in Catalog.load(settings.manifest_dirs).datasets):
+    if any(d.manifest.name == name for d in service_catalog(settings).datasets):
         raise UploadError(f"{name!r} is a catalog dataset; choose another name", field="name", status=409)
 
 

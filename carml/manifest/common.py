@@ -118,6 +118,11 @@ class FrameworkSpec(BaseModel):
     version: str = Field(
         default="*", description="PEP 440 constraint on the installed framework, e.g. '>=2.1,<3'. '*' accepts any."
     )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        default="fp32",
+        description="Arithmetic the model runs in: fp32 as stored, or its weights and inputs cast to bfloat16 or "
+        "float16 (pytorch only; outputs come back as float32).",
+    )
 
     @field_validator("version")
     @classmethod

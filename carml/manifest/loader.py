@@ -163,23 +163,37 @@ def read_yaml(path: Path) -> ParsedYaml:
         raise ManifestError([Problem(str(path), "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError([Problem(str(path), "", f"cannot read file: {exc}")]) from None
-    loader = _ManifestLoader(text)
+    return _parse(text, str(path), hashlib.sha256(raw).hexdigest())
+
+
+def parse_yaml_text(text: str, source: str) -> ParsedYaml:
+    """Parse a manifest given as text (published through the service) exactly as a file is parsed; the digest is
+    that of its UTF-8 bytes, the bytes a file holding it would have. `source` names it in problems."""
+    return _parse(text, source, hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def _parse(text: str, source: str, digest: str) -> ParsedYaml:
+    try:
+        loader = _ManifestLoader(text)
+    except yaml.YAMLError as exc:  # the reader refuses non-printable characters (NUL ...) before any parsing
+        reason = str(exc).splitlines()[0]
+        raise ManifestError([Problem(source, "", f"not valid YAML: {reason}")]) from None
     try:
         node = loader.get_single_node()
         if node is not None and expanded_node_count(node, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
             message = f"not valid YAML: its aliases expand it past {MAX_EXPANDED_NODES} nodes (billion laughs)"
-            raise ManifestError([Problem(str(path), "", message)])
+            raise ManifestError([Problem(source, "", message)])
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError([Problem(str(path), "", f"not valid YAML: {reason}", line)]) from None
+        raise ManifestError([Problem(source, "", f"not valid YAML: {reason}", line)]) from None
     except RecursionError:
-        raise ManifestError([Problem(str(path), "", "not valid YAML: nested too deeply")]) from None
+        raise ManifestError([Problem(source, "", "not valid YAML: nested too deeply")]) from None
     finally:
         loader.dispose()
-    return ParsedYaml(data, node, hashlib.sha256(raw).hexdigest())
+    return ParsedYaml(data, node, digest)
 
 
 def validate_document(data: Any, node: yaml.Node | None, schema: type[M], source: str) -> M:

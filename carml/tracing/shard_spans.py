@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from carml.tracing.propagation import TraceParent
-from carml.tracing.records import SpanRecord, new_span_id
+from carml.tracing.records import SpanRecord, new_span_ids
 from predictors.profiling import OperatorEvent
 
 #: Batch timing key -> span name, in pipeline order.
@@ -103,6 +103,12 @@ class _Spans:
     def __init__(self, context: ShardTraceContext):
         self.context = context
         self.records: list[SpanRecord] = []
+        self.unused_ids: list[str] = []
+
+    def new_id(self) -> str:
+        if not self.unused_ids:
+            self.unused_ids = new_span_ids(64)
+        return self.unused_ids.pop()
 
     def add(
         self,
@@ -116,7 +122,7 @@ class _Spans:
         record = SpanRecord(
             name=name,
             trace_id=self.context.parent.trace_id,
-            span_id=new_span_id(),
+            span_id=self.new_id(),
             parent_span_id=parent,
             start_ns=start_ns,
             end_ns=max(start_ns, end_ns),

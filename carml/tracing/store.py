@@ -6,14 +6,15 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from carml.db.bulk import insert_rows, replace_rows
 from carml.db.models import TraceSpan
 from carml.db.session import session_scope
 from carml.settings import Settings
 from carml.tracing.export import export
-from carml.tracing.records import SpanRecord
+from carml.tracing.records import SPAN_COLUMNS, SpanRecord
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +33,13 @@ def save_spans(
     With `shard_index`, the shard's earlier spans are deleted first: a redelivered shard leaves one copy.
     """
     session.flush()  # the job row the spans refer to, when it was added in this transaction
+    rows = (record.row(job_id) for record in records)
     if shard_index is not None:
-        session.execute(delete(TraceSpan).where(TraceSpan.job_id == job_id, TraceSpan.shard_index == shard_index))
-    if not records:
-        return
-    session.execute(insert(TraceSpan), [record.row(job_id) for record in records])
-    if otlp_endpoint:
+        of_shard = {"job_id": job_id, "shard_index": shard_index}
+        replace_rows(session, TraceSpan.__table__, of_shard, SPAN_COLUMNS, rows)
+    elif records:
+        insert_rows(session, TraceSpan.__table__, SPAN_COLUMNS, rows)
+    if otlp_endpoint and records:
         spans = list(records)
         event.listen(session, "after_commit", lambda _session: _export(otlp_endpoint, service, spans), once=True)
 

@@ -27,7 +27,8 @@ def test_models_lists_every_framework_of_digits_cnn(run_cli) -> None:
     assert all(r["runnable"] and r["claimed_top1"] >= 0.95 for r in digits.values())
     assert {"nudenet-detector", "silero-vad"} <= {r["name"] for r in rows}
     code, out, _ = run_cli("models")
-    assert out.splitlines()[0].split() == ["NAME", "VERSION", "FRAMEWORK", "TASK", "TOP-1", "TOP-5", "RUNNABLE"]
+    header = ["NAME", "VERSION", "FRAMEWORK", "TASK", "TOP-1", "TOP-5", "RUNNABLE", "SOURCE", "OWNER"]
+    assert out.splitlines()[0].split() == header
 
 
 def test_datasets_lists_digits(run_cli) -> None:

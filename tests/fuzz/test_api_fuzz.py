@@ -78,6 +78,8 @@ def _settings(folder: Path) -> Settings:
             "CARML_OBJECT_STORE": str(folder / "objects"),
             # The worker registered below sends no heartbeats; it must stay live for the whole run.
             "CARML_WORKER_ALIVE_S": "86400",
+            # No job ends here (nothing runs them), so each `wait` would last all of it; waits have their own tests.
+            "CARML_API_MAX_WAIT_S": "0",
         }
     )
     upgrade(settings.database)

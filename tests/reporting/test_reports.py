@@ -161,6 +161,15 @@ def test_cli_errors_are_one_line(run_cli, cli_settings: Settings, args: tuple[st
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
+def test_cli_on_an_unmigrated_database_says_what_to_do(run_cli, tmp_path: Path, monkeypatch) -> None:
+    # The command reads the users table (whose view to show) before the report: neither may be a raw SQL error.
+    monkeypatch.setenv("CARML_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    code, out, err = run_cli("report", "no_such_report")
+    assert (code, out) == (1, "") and "unknown report 'no_such_report'" in err
+    code, out, err = run_cli("report", "hardware_comparison")
+    assert (code, out) == (1, "") and "run `carml db upgrade`" in err and err.count("\n") == 1
+
+
 def test_schema_doc_names_every_table_column_and_view() -> None:
     text = (DOCS.parent / "schema.md").read_text()
     for table in Base.metadata.tables.values():

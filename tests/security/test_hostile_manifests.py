@@ -35,6 +35,7 @@ YAML_CASES = {
     "billion-laughs": (_billion_laughs(), "aliases expand it past 100000 nodes"),
     "nested-too-deeply": ("name: " + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
     "duplicate-key": ("name: a\nname: b", "duplicate key 'name'"),
+    "nul-character": ("name: a\x00b", "unacceptable character #x0000"),
     "over-one-mib": ("description: '" + "x" * (1024 * 1024) + "'", "manifests are at most 1 MiB"),
 }
 

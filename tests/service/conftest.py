@@ -12,33 +12,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import PROJECT_ROOT
+from support import PROJECT_ROOT, require_redis
 
 from carml.db.migrate import upgrade
 from carml.jobs.workers import live_workers
 from carml.settings import load_settings
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _redis_reachable() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
-    except redis.RedisError:
-        return False
-
 
 @pytest.fixture()
 def service_env(tmp_path: Path, fresh_postgres_url: str, s3_endpoint: str) -> dict[str, str]:
     """Environment of a deployment: PostgreSQL, Redis, S3 (a new bucket), quick heartbeats."""
-    if not _redis_reachable():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Redis unreachable at {REDIS_URL}")
-        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    redis_url = require_redis()
     upgrade(fresh_postgres_url)
-    return deployment_env(tmp_path, fresh_postgres_url, REDIS_URL, s3_endpoint)
+    return deployment_env(tmp_path, fresh_postgres_url, redis_url, s3_endpoint)
 
 
 def deployment_env(tmp_path: Path, database_url: str, broker_url: str, s3_endpoint: str) -> dict[str, str]:

@@ -28,7 +28,11 @@ def test_models_list_every_framework_with_claims(client) -> None:
         "claimed_top1",
         "claimed_top5",
         "runnable",
+        "source",
+        "owner",
+        "published_at",
     }
+    assert (entry["source"], entry["owner"], entry["published_at"]) == ("folder", None, None)
 
 
 def test_model_detail_has_one_full_manifest_per_framework(client) -> None:

@@ -77,3 +77,21 @@ def test_jobs_through_the_api_run_on_a_real_worker(service_env, start_worker) ->
     assert on_upload["dataset"] == "my-digits"
     assert on_upload["result"]["top1"] == job["result"]["top1"]
     assert on_upload["result"]["confusion_matrix"] == job["result"]["confusion_matrix"]
+
+
+def test_a_prediction_submitted_with_wait_comes_back_answered(service_env, start_worker) -> None:
+    """On Redis, the worker's announcement of the job's end answers the waiting submission (see job_events)."""
+    tag = unique_tag("cpu")
+    start_worker(service_env, tag)
+    settings = load_settings(service_env)
+    client = sign_in(create_app(settings).test_client(), settings)
+    images, labels = load_digits_split("test")
+    for index in (7, 8):  # the first loads the model into the worker's cache, the second finds it there
+        png = encode_png_gray(np.asarray(images[index], dtype=np.uint8))
+        form = {"kind": "predict", "model": "digits-cnn", "framework": "onnxruntime", "hardware_tag": tag}
+        created = client.post("/api/v1/jobs", data={**form, "wait": "30", "files": (io.BytesIO(png), "d.png")})
+        assert created.status_code == 201 and created.json["status"] == "succeeded", created.json
+        answer = created.json["result"]["predictions"][0]
+        assert answer["outputs"]["logits"]["top_k"][0]["label"] == str(labels[index])
+        outputs = client.get(f"/api/v1/results/{created.json['id']}/outputs").get_data(as_text=True)
+        assert [json.loads(line) for line in outputs.splitlines()] == [answer]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -10,6 +11,7 @@ from support import TEST_USER
 
 from carml.jobs.execution import run_shard
 from carml.jobs.model_cache import ModelCache
+from carml.jobs.service import get_job
 
 EVALUATE = {"kind": "evaluate", "model": "digits-cnn", "framework": "onnxruntime", "dataset": "digits"}
 
@@ -166,8 +168,10 @@ def test_a_prediction_job_from_multipart_files(client, enqueued, settings) -> No
     job = response.json
     assert job["kind"] == "predict" and job["progress"]["total"] == 2 and job["dataset"] is None
     assert enqueued == [(job["id"], 0, "cpu")]
-    stored = [info.key for info in open_object_store(settings).list(f"jobs/{job['id']}/inputs/")]
-    assert stored == [f"jobs/{job['id']}/inputs/000-a.png", f"jobs/{job['id']}/inputs/001-b.png"]
+    # Small inputs are kept in the job's row (carml.jobs.prediction_io): nothing in the object store.
+    assert open_object_store(settings).list(f"jobs/{job['id']}/") == []
+    entries = get_job(settings, job["id"]).parameters["inputs"]
+    assert [(e["name"], base64.b64decode(e["data"])) for e in entries] == [("a.png", b"one"), ("../b.png", b"two")]
 
 
 @pytest.mark.parametrize(

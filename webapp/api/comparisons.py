@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, request, url_for
 
 from carml.accounts.access import list_owner
+from carml.csv_export import formula_safe
 from carml.jobs.comparisons import ComparisonRequest, get_comparison, list_comparisons, submit_comparison
 from carml.jobs.service import MAX_SHARDS
 from webapp.api.access import owned_comparison
@@ -23,11 +24,13 @@ from webapp.api.params import (
     integer,
     integer_text,
     json_object,
+    json_shown,
     name,
     reject_unknown,
     single_values,
     text,
     value_list,
+    whole_number,
 )
 from webapp.api.scenario_params import SCENARIO_FIELDS, scenario_fields
 from webapp.callers import current_caller
@@ -81,13 +84,16 @@ def _names(body: dict[str, Any], field: str, pattern: re.Pattern[str], default: 
 
 
 def _batch_sizes(body: dict[str, Any]) -> list[int]:
-    values = value_list(body, "batch_sizes", default=[32])
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH_SIZE:
+    sizes = []
+    for value in value_list(body, "batch_sizes", default=[32]):
+        size = whole_number(value)  # 32.0 from a JavaScript client is 32
+        if size is None or not 1 <= size <= MAX_BATCH_SIZE:
             raise ApiError(
-                f"batch_sizes: {value!r} is not a whole number from 1 to {MAX_BATCH_SIZE}", field="batch_sizes"
+                f"batch_sizes: {json_shown(value)} is not a whole number from 1 to {MAX_BATCH_SIZE}",
+                field="batch_sizes",
             )
-    return values
+        sizes.append(size)
+    return sizes
 
 
 @blueprint.post("/comparisons")
@@ -154,5 +160,5 @@ def legs_csv(legs: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(legs)
+    writer.writerows({column: formula_safe(leg.get(column)) for column in CSV_COLUMNS} for leg in legs)
     return buffer.getvalue()

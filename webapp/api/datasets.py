@@ -10,10 +10,10 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from carml.accounts.access import may_use_dataset
-from carml.catalog import Catalog
 from carml.jobs.upload_removal import remove_upload
 from carml.jobs.uploads import get_upload, list_uploads, store_upload
 from carml.manifest import DatasetManifest, LoadedManifest
+from carml.publishing import service_catalog
 from webapp.api.errors import ApiError
 from webapp.api.params import single_values, text
 from webapp.callers import current_caller
@@ -41,7 +41,7 @@ def _catalog_entry(loaded: LoadedManifest[DatasetManifest]) -> dict[str, Any]:
 
 def find_dataset(name: str) -> dict[str, Any] | None:
     """A catalog dataset (with its manifest) or an uploaded one, as JSON; None if there is neither."""
-    for loaded in Catalog.load(settings().manifest_dirs).datasets:
+    for loaded in service_catalog(settings()).datasets:
         if loaded.manifest.name == name:
             return {**_catalog_entry(loaded), "manifest": loaded.manifest.model_dump(mode="json")}
     upload = get_upload(settings(), name)
@@ -60,7 +60,7 @@ def visible_uploads() -> list[dict[str, Any]]:
 def list_datasets() -> dict[str, Any]:
     """Catalog datasets by name, then the uploads the caller may use by name."""
     single_values(request.args, ())
-    catalog = sorted(Catalog.load(settings().manifest_dirs).datasets, key=lambda d: d.manifest.name)
+    catalog = sorted(service_catalog(settings()).datasets, key=lambda d: d.manifest.name)
     return {"datasets": [_catalog_entry(d) for d in catalog] + visible_uploads()}
 
 

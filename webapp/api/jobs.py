@@ -7,7 +7,8 @@ from typing import Any
 from flask import Blueprint, request, url_for
 
 from carml.accounts.access import list_owner
-from carml.db.models import JobStatus
+from carml.db.models import Job, JobStatus
+from carml.jobs.job_events import ended_job, wait_for_job_end, waiting_requests
 from carml.jobs.predictions import PredictionRequest, submit_prediction
 from carml.jobs.service import (
     MAX_SHARDS,
@@ -43,12 +44,14 @@ blueprint = Blueprint("jobs", __name__)
 
 MAX_BATCH_SIZE = 4096
 MAX_TOP_K = 1000
+MAX_WAIT_S = 60  # what a request may ask for; the server waits at most CARML_API_MAX_WAIT_S of it
 EVALUATE_FIELDS = (
     *("kind", "model", "framework", "dataset", "hardware_tag", "batch_size", "limit", "shards"),
     "trace_level",
+    "wait",
     *SCENARIO_FIELDS,
 )
-PREDICT_FIELDS = ("kind", "model", "framework", "hardware_tag", "top_k")
+PREDICT_FIELDS = ("kind", "model", "framework", "hardware_tag", "top_k", "wait")
 LIST_FILTERS = ("status", "model", "hardware_tag", "owner", "limit", "offset")
 
 
@@ -61,7 +64,25 @@ def _kind(values: dict[str, Any], expected: str, other: str) -> None:
         raise ApiError(f"kind must be 'evaluate' (JSON) or 'predict' (multipart/form-data), got {kind!r}", field="kind")
 
 
-def _submit_evaluation() -> str:
+def _summary_once_ended(job_id: str, wait_s: int | None) -> dict[str, Any]:
+    """The job's summary once it has ended, or once `wait_s` (capped by CARML_API_MAX_WAIT_S) has passed; at once
+    while this process already has CARML_API_MAX_WAITING requests waiting."""
+    limit = min(wait_s or 0, settings().api_max_wait_s)
+    found: list[Job] = []
+
+    def has_ended() -> bool:
+        ended, job = ended_job(settings(), job_id)
+        found[:] = [job] if ended and job is not None else []
+        return ended
+
+    if limit > 0:
+        with waiting_requests.slot(settings().api_max_waiting) as may_wait:
+            if may_wait and wait_for_job_end(settings(), job_id, limit, has_ended) and found:
+                return job_summary(found[0])  # the read that saw the end: no second one
+    return job_summary(get_job(settings(), job_id))
+
+
+def _submit_evaluation() -> tuple[str, int | None]:
     body = json_object()
     reject_unknown(body, EVALUATE_FIELDS)
     _kind(body, "evaluate", "predict")
@@ -76,6 +97,7 @@ def _submit_evaluation() -> str:
     if find_dataset(dataset) is None:
         raise ApiError(f"unknown dataset {dataset!r}; see GET /api/v1/datasets", status=404, field="dataset")
     trace_level = text(body, "trace_level", max_length=32)  # checked by the service: none, stage or framework
+    wait_s = integer(body, "wait", minimum=0, maximum=MAX_WAIT_S)
     request_ = EvaluationRequest(
         model,
         dataset,
@@ -88,10 +110,10 @@ def _submit_evaluation() -> str:
         trace_level=trace_level,
         **scenario_fields(body),  # a performance scenario and its options (docs/scenarios.md)
     )
-    return submit_evaluation(settings(), request_, enqueue())
+    return submit_evaluation(settings(), request_, enqueue()), wait_s
 
 
-def _submit_prediction() -> str:
+def _submit_prediction() -> tuple[str, int | None]:
     form = single_values(request.form, PREDICT_FIELDS)
     reject_unknown(request.files.keys(), ("files",))
     _kind(form, "predict", "evaluate")
@@ -106,19 +128,21 @@ def _submit_prediction() -> str:
         top_k=integer_text(form, "top_k", minimum=1, maximum=MAX_TOP_K),
         owner=current_caller().name,
     )
-    return submit_prediction(settings(), request_, enqueue())
+    wait_s = integer_text(form, "wait", minimum=0, maximum=MAX_WAIT_S)
+    return submit_prediction(settings(), request_, enqueue()), wait_s
 
 
 @blueprint.post("/jobs")
 def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
-    """An evaluation (JSON body) or a prediction (multipart with files); 201 with the job."""
+    """An evaluation (JSON body) or a prediction (multipart with files); 201 with the job, as it is when it ended if
+    the request asked to `wait` (seconds) and it ended within them."""
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        job_id = _submit_prediction()  # a urlencoded form has no files: it gets the 400 saying so
+        job_id, wait_s = _submit_prediction()  # a urlencoded form has no files: it gets the 400 saying so
     elif request.is_json:
-        job_id = _submit_evaluation()
+        job_id, wait_s = _submit_evaluation()
     else:
         raise ApiError("send evaluate jobs as application/json, predict jobs as multipart/form-data", status=415)
-    summary = job_summary(get_job(settings(), job_id))
+    summary = _summary_once_ended(job_id, wait_s)
     return summary, 201, {"Location": url_for("jobs.get_job_route", job_id=job_id)}
 
 
@@ -147,8 +171,13 @@ def list_jobs_route() -> dict[str, Any]:
 
 @blueprint.get("/jobs/<job_id>")
 def get_job_route(job_id: str) -> dict[str, Any]:
-    single_values(request.args, ())
-    return job_summary(owned_job(job_id_param(job_id)))
+    """The job now, or with `wait` (seconds) once it has ended, if it ends within them (a long poll)."""
+    query = single_values(request.args, ("wait",))
+    wait_s = integer_text(query, "wait", minimum=0, maximum=MAX_WAIT_S)
+    job = owned_job(job_id_param(job_id))  # the caller's own job (or any, for an admin), else a 404
+    if not wait_s or JobStatus(job.status).final:
+        return job_summary(job)
+    return _summary_once_ended(job.id, wait_s)
 
 
 @blueprint.post("/jobs/<job_id>/cancel")

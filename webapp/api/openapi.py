@@ -8,8 +8,9 @@ from flask import Blueprint
 
 from carml.db.models import JobStatus
 from webapp.api import API_PREFIX
+from webapp.api.openapi_models import model_publishing_schemas, publish_operation, remove_operation
 from webapp.api.openapi_reports import report_paths, report_schemas
-from webapp.api.openapi_schemas import INTEGER, STRING, Schema, component_schemas, ref
+from webapp.api.openapi_schemas import INTEGER, STRING, WAIT, Schema, component_schemas, ref
 from webapp.api.openapi_security import secure
 from webapp.api.openapi_traces import trace_paths, trace_schemas
 
@@ -83,7 +84,8 @@ def _paths() -> dict[str, Any]:
                 "operationId": "listModels",
                 "parameters": [_param("all", "query", {"type": "boolean", "default": False}, "Include hidden models.")],
                 "responses": _responses("200", ref("ModelList"), "Models by name, then framework."),
-            }
+            },
+            "post": publish_operation(_LOCATION["Location"]),
         },
         "/models/{name}": {
             "get": {
@@ -91,7 +93,8 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getModel",
                 "parameters": [_NAME],
                 "responses": _responses("200", ref("ModelDetail"), "The model.", "404"),
-            }
+            },
+            "delete": remove_operation(_NAME),
         },
         "/datasets": {
             "get": {
@@ -149,7 +152,14 @@ def _paths() -> dict[str, Any]:
                     },
                 },
                 "responses": _responses(
-                    "201", ref("Job"), "Queued.", "404", "409", "413", "415", Location=_LOCATION["Location"]
+                    "201",
+                    ref("Job"),
+                    "Queued; with `wait`, the job as it is when it ended or the wait ran out.",
+                    "404",
+                    "409",
+                    "413",
+                    "415",
+                    Location=_LOCATION["Location"],
                 ),
             },
         },
@@ -157,7 +167,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "One job: status, progress, and its result once there is one",
                 "operationId": "getJob",
-                "parameters": [_JOB_ID],
+                "parameters": [_JOB_ID, _param("wait", "query", WAIT, WAIT["description"])],
                 "responses": _responses("200", ref("Job"), "The job.", "404"),
             }
         },
@@ -263,7 +273,7 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": API_PREFIX}],
         "paths": {**_paths(), **report_paths(), **trace_paths()},
         "components": {
-            "schemas": {**component_schemas(), **report_schemas(), **trace_schemas()},
+            "schemas": {**component_schemas(), **model_publishing_schemas(), **report_schemas(), **trace_schemas()},
             "responses": {f"E{code}": _json(ref("Error"), text) for code, text in _ERRORS.items()},
         },
     }

@@ -43,12 +43,19 @@ _REPORT_FILTERS = {
 assert tuple(_REPORT_FILTERS) == FILTERS
 
 
+_COUNTED_RUNS = (
+    "Runs on catalog and shared datasets count for every caller, whoever ran them; runs on a private upload only "
+    "for its owner and admins (docs/reporting.md, whose runs count)."
+)
+
+
 def report_paths() -> dict[str, Any]:
     """The path items of the recommendation and report routes."""
     return {
         "/recommendations": {
             "get": {
                 "summary": "Measured model+hardware pairs that meet the constraints, ranked, Pareto front first",
+                "description": _COUNTED_RUNS,
                 "operationId": "getRecommendations",
                 "parameters": list(_CONSTRAINT_PARAMETERS.values()),
                 "responses": {
@@ -76,6 +83,8 @@ def report_paths() -> dict[str, Any]:
         "/reports/{name}": {
             "get": {
                 "summary": "One report's rows, as JSON or as a CSV download",
+                "description": "Per-job reports (evaluation_summary, stage_breakdown) show the caller's own jobs (an "
+                "admin's: everyone's). Aggregate reports: " + _COUNTED_RUNS,
                 "operationId": "getReport",
                 "parameters": [
                     {

@@ -11,6 +11,16 @@ from webapp.api.openapi_scenarios import SCENARIO_JOB_PROPERTY, SCENARIO_REQUEST
 
 Schema = dict[str, Any]
 
+#: `wait` of a submission and of GET /jobs/{job_id}: how long the request may wait for the job to end.
+WAIT = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": 60,
+    "description": "Seconds to wait for the job to end before answering (at most the server's CARML_API_MAX_WAIT_S); "
+    "the answer is the job as it is then, ended or not. Absent or 0, or while the server already has "
+    "CARML_API_MAX_WAITING requests waiting: answer at once.",
+}
+
 
 def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -57,6 +67,12 @@ _MODEL = obj(
         "claimed_top1": nullable("number"),
         "claimed_top5": nullable("number"),
         "runnable": {**BOOLEAN, "description": "This server has the framework, at a version the manifest accepts."},
+        "source": {
+            "enum": ["folder", "published"],
+            "description": "folder: a manifest file of CARML_MANIFEST_DIRS; published: published through the service.",
+        },
+        "owner": nullable("string", description="Who published it; null for a manifest file's model."),
+        "published_at": nullable("string", format="date-time", description="When it was published (or replaced)."),
     }
 )
 
@@ -222,6 +238,7 @@ _EVALUATE = obj(
             "enum": list(TRACE_LEVELS),
             "description": "Spans kept for this job (default: the server's CARML_TRACE_LEVEL).",
         },
+        "wait": WAIT,
         **SCENARIO_REQUEST_PROPERTIES,
     },
     required=["kind", "model", "dataset"],
@@ -236,6 +253,7 @@ _PREDICT = obj(
         "hardware_tag": _TAG,
         "top_k": {**INTEGER, "minimum": 1, "maximum": 1000},
         "files": {"type": "array", "items": BINARY, "minItems": 1, "maxItems": 64},
+        "wait": WAIT,
     },
     required=["kind", "model", "files"],
     additionalProperties=False,

@@ -7,9 +7,17 @@ from typing import Any
 from webapp.api.openapi_schemas import STRING, ref
 
 PUBLIC_PATHS = frozenset({"/health"})
-# Operations a caller's role can refuse (403): sharing or removing datasets, listing another owner's work.
+# Operations a caller's role can refuse (403): publishing or removing models, sharing or removing datasets, listing
+# another owner's work.
 ROLE_CHECKED = frozenset(
-    {("/datasets", "post"), ("/datasets/{name}", "delete"), ("/jobs", "get"), ("/comparisons", "get")}
+    {
+        ("/models", "post"),
+        ("/models/{name}", "delete"),
+        ("/datasets", "post"),
+        ("/datasets/{name}", "delete"),
+        ("/jobs", "get"),
+        ("/comparisons", "get"),
+    }
 )
 
 BEARER_SCHEME = {
@@ -35,7 +43,10 @@ def security_responses() -> dict[str, Any]:
             "No API token, or one unknown, revoked or expired, or whose user is disabled.",
             **{"WWW-Authenticate": challenge},
         ),
-        "E403": _error("The caller's role does not allow this (e.g. shared datasets need the publisher role)."),
+        "E403": _error(
+            "The caller's role does not allow this (e.g. publishing models and sharing datasets need the publisher "
+            "role)."
+        ),
     }
 
 

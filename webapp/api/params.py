@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -85,16 +86,36 @@ def name(body: Mapping[str, Any], field: str, *, required: bool = False) -> str 
     return value
 
 
+def whole_number(value: Any) -> int | None:
+    """A JSON number with an integral value as an int, else None. JavaScript has one number type, so its clients
+    send 150.0 for 150; 150.5, NaN, infinities, booleans and strings are not whole numbers."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():  # NB: False for NaN and the infinities
+        return int(value)
+    return None
+
+
 def integer(
     body: Mapping[str, Any], name: str, *, default: int | None = None, minimum: int = 0, maximum: int = MAX_INT
 ) -> int | None:
-    """A JSON integer field (booleans and floats refused); null or absent gives `default`."""
+    """A JSON integer field (150.0 counts as 150; other floats, booleans and strings are refused); null or absent
+    gives `default`."""
     value = body.get(name)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(f"{name} must be an integer", field=name)
-    return _in_range(name, value, minimum, maximum)
+    number = whole_number(value)
+    if number is None:
+        raise ApiError(f"{name} must be an integer, got {json_shown(value)}", field=name)
+    return _in_range(name, number, minimum, maximum)
+
+
+def json_shown(value: Any) -> str:
+    """A refused JSON value as an error message shows it: as the client wrote it (true, NaN, "16", not Python's
+    True, nan, '16'), cut to 40 characters."""
+    return json.dumps(value, default=repr)[:40]
 
 
 def integer_text(values: Mapping[str, str], name: str, *, minimum: int = 0, maximum: int = MAX_INT) -> int | None:

@@ -8,6 +8,7 @@ from flask import Blueprint, request
 
 from carml.recommend import CONSTRAINT_FIELDS, parse_constraints, recommend
 from webapp.api.params import NAME, single_values, text
+from webapp.callers import current_caller
 from webapp.context import settings
 
 blueprint = Blueprint("recommendations", __name__)
@@ -18,8 +19,9 @@ def get_recommendations() -> dict[str, Any]:
     """The ranking for the query's constraints; a bad value is a 400 naming its field (see carml.recommend).
 
     Nothing meeting the constraints is not an error: the answer has no candidates and says what excluded them.
+    Other users' private uploads are left out (carml.accounts.result_visibility).
     """
     values = single_values(request.args, CONSTRAINT_FIELDS)
     text(values, "dataset", pattern=NAME, max_length=100)  # only published names: a 400 for anything else
     constraints = parse_constraints(values)
-    return recommend(settings(), constraints).as_dict()
+    return recommend(settings(), constraints, current_caller()).as_dict()

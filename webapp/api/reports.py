@@ -69,9 +69,8 @@ def get_report(name: str) -> Response | dict[str, Any]:
     if output not in FORMATS:
         raise ApiError(f"format must be one of {', '.join(FORMATS)}, got {output[:20]!r}", field="format")
     limit = integer_text(values, "limit", minimum=1, maximum=MAX_ROWS) or 1000
-    caller = current_caller()
-    owner = None if caller.is_admin else caller.name  # a user's per-job rows are their own jobs
-    rows = run_report(settings(), name, limit=limit, owner=owner, **report_filters(name, values))
+    # A user's per-job rows are their own jobs; the aggregates leave out other users' private uploads.
+    rows = run_report(settings(), name, limit=limit, viewer=current_caller(), **report_filters(name, values))
     columns = REPORTS[name].columns
     if output == "csv":
         return Response(

@@ -8,8 +8,9 @@ from typing import Any
 from flask import Blueprint, Response, request
 from sqlalchemy import select
 
-from carml.db.models import Job, JobStatus, OutputObject
+from carml.db.models import Job, JobKind, JobStatus, OutputObject
 from carml.db.session import session_scope
+from carml.jobs.prediction_io import answer_lines, prediction_answers
 from carml.jobs.service import job_summary
 from carml.storage import ObjectStore, open_object_store
 from webapp.api.access import owned_job
@@ -55,13 +56,13 @@ def get_outputs(job_id: str) -> Response:
     with session_scope(settings().database) as session:
         query = select(OutputObject.key).where(OutputObject.job_id == job.id).order_by(OutputObject.shard_index)
         keys = list(session.scalars(query))
+    headers = {"Content-Disposition": f'attachment; filename="{job.id}.jsonl"'}
+    if not keys and job.kind == JobKind.PREDICT:
+        # A prediction keeps its answers in its result row, not as an object (carml.jobs.prediction_io).
+        return Response(answer_lines(prediction_answers(job.result)), mimetype="application/x-ndjson", headers=headers)
     store = open_object_store(settings())
     # Checked before answering: a missing object is still a JSON error then, not a stream cut short.
     missing = next((key for key in keys if not store.exists(key)), None)
     if missing is not None:
         raise ApiError(f"the outputs of job {job.id} are missing from the object store ({missing})", status=404)
-    return Response(
-        _concatenated(store, keys),
-        mimetype="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="{job.id}.jsonl"'},
-    )
+    return Response(_concatenated(store, keys), mimetype="application/x-ndjson", headers=headers)

@@ -9,7 +9,7 @@ from typing import Any
 
 from carml.evaluation.scenario_options import SCENARIO_OPTION_FIELDS
 from webapp.api.errors import ApiError
-from webapp.api.params import text
+from webapp.api.params import json_shown, text, whole_number
 
 SCENARIO_FIELDS = ("scenario", *SCENARIO_OPTION_FIELDS)
 WHOLE_NUMBER_FIELDS = ("min_query_count", "sample_count", "seed")
@@ -25,9 +25,14 @@ def scenario_fields(body: Mapping[str, Any]) -> dict[str, Any]:
         value = body.get(name)
         if value is None:
             continue
-        whole = name in WHOLE_NUMBER_FIELDS
-        if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
-            raise ApiError(f"{name} must be {'an integer' if whole else 'a number'}", field=name)
+        if name in WHOLE_NUMBER_FIELDS:
+            whole = whole_number(value)  # 64.0 from a JavaScript client is 64
+            if whole is None:
+                raise ApiError(f"{name} must be an integer, got {json_shown(value)}", field=name)
+            fields[name] = whole
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ApiError(f"{name} must be a number", field=name)
         if isinstance(value, float) and not math.isfinite(value):  # NB: isfinite overflows on huge integers
             raise ApiError(f"{name} must be a finite number", field=name)
         fields[name] = value

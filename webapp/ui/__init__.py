@@ -23,6 +23,7 @@ def register_ui(app: Flask) -> None:
         job_trace,
         jobs,
         login,
+        publishing,
         recommend,
         reports,
         try_it,
@@ -38,7 +39,7 @@ def register_ui(app: Flask) -> None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"  # no session cookie on cross-site POSTs: defence in depth
     # The session names the logged-in user: no script may read it (Flask's default, stated so it stays).
     app.config["SESSION_COOKIE_HTTPONLY"] = True
-    pages = (catalog, try_it, validate, comparisons, recommend, reports, jobs, job_data, job_trace, workers)
+    pages = (catalog, publishing, try_it, validate, comparisons, recommend, reports, jobs, job_data, job_trace, workers)
     for area in (login, account, *pages):
         app.register_blueprint(area.blueprint)
     formatting.register(app)

@@ -9,9 +9,9 @@ from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from carml.accounts.access import list_owner
-from carml.catalog import Catalog
 from carml.jobs.comparisons import MAX_LEGS, ComparisonRequest, list_comparisons, submit_comparison
 from carml.jobs.service import MAX_SHARDS, JobRequestError
+from carml.publishing import service_catalog
 from webapp.api.access import owned_comparison
 from webapp.api.datasets import find_dataset, visible_uploads
 from webapp.api.params import HARDWARE_TAG, NAME
@@ -32,7 +32,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # PostgreSQL refuses NUL in text
 
 
 def _render(form: Form, chosen: dict[str, list[str]], status: int = 200) -> tuple[str, int]:
-    catalog = Catalog.load(settings().manifest_dirs)
+    catalog = service_catalog(settings())
     models = model_choices(catalog)
     return (
         render_template(

@@ -24,6 +24,7 @@ NAVIGATION = (
 # The area each blueprint's pages belong to, for the navigation's current item.
 _AREAS = {
     "ui_catalog": "catalog",
+    "ui_publishing": "catalog",
     "ui_try": "try",
     "ui_validate": "validate",
     "ui_compare": "compare",

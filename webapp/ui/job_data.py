@@ -11,7 +11,10 @@ from typing import Any
 from flask import Response, abort, jsonify
 from werkzeug.wrappers import Response as BaseResponse
 
+from carml.csv_export import formula_safe
 from carml.db.models import JobKind, JobStatus
+from carml.evaluation.partial import readable_metrics
+from carml.jobs.prediction_io import answer_lines, input_bytes, prediction_answers
 from carml.storage import ObjectStore, open_object_store
 from webapp.context import settings
 from webapp.ui import charts, queries
@@ -42,7 +45,7 @@ def charts_json(job_id: str) -> BaseResponse:
             payload["latency"]["warmup_excluded"] = excluded
         payload["hardware"] = hardware_timeline(settings(), job.id)
     if job.result is not None:
-        metrics = job.result.metrics or {}
+        metrics = readable_metrics(job.result.metrics)
         payload["confusion"] = charts.confusion(metrics.get("labels") or [], metrics.get("confusion_matrix") or [])
         payload["stages"] = charts.stages(job.result.latency or {})
     response = jsonify(payload)
@@ -64,9 +67,8 @@ def _lines(store: ObjectStore, keys: list[str]) -> Iterator[bytes]:
 
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # Spreadsheets run cells starting with these as formulas; item names come from users.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    # Item names are the file names users sent: a spreadsheet would run one starting like a formula.
+    return formula_safe("" if value is None else str(value))
 
 
 def _top1(outputs: dict[str, Any]) -> tuple[str | None, float | None]:
@@ -106,8 +108,10 @@ def predictions_csv(job_id: str) -> Response:
     if missing is not None:
         abort(404, f"The predictions of job {job.id} are missing from the object store ({missing}).")
     labels = list(((job.result.metrics or {}).get("labels") or []) if job.result else [])
+    # A prediction keeps its answers in its result row, not as an object (carml.jobs.prediction_io).
+    lines = _lines(store, keys) if keys or job.kind != JobKind.PREDICT else answer_lines(prediction_answers(job.result))
     return Response(
-        _csv_rows(_lines(store, keys), labels),
+        _csv_rows(lines, labels),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{job.id}.csv"'},
     )
@@ -121,7 +125,7 @@ def job_input(job_id: str, index: int) -> Response:
     if not 0 <= index < len(inputs):
         abort(404, f"Job {job.id} has no input {index}.")
     entry = inputs[index]
-    data = open_object_store(settings()).get_bytes(entry["key"])
+    data = input_bytes(open_object_store(settings()), entry)
     kind = media_type(entry.get("name", ""))
     headers = {"Content-Security-Policy": "default-src 'none'; sandbox", "Cache-Control": "max-age=3600"}
     if not kind.startswith(_INLINE_PREFIXES) or kind in _ACTIVE:

@@ -6,14 +6,14 @@ import io
 import json
 import mimetypes
 import zlib
-from pathlib import Path
 from typing import Any
 
-from carml.catalog import Catalog
 from carml.db.models import Job
 from carml.errors import CarmlError
-from carml.manifest.loader import load_model_manifest
+from carml.evaluation.partial import readable_metrics
+from carml.jobs.prediction_io import input_bytes
 from carml.manifest.steps import DecodeAudio, Frame
+from carml.publishing import job_manifest, service_catalog
 from carml.settings import Settings
 from carml.storage import StorageError, open_object_store
 from webapp.ui.hardware_view import hardware_view
@@ -31,7 +31,7 @@ def media_type(name: str) -> str:
 def _claims(settings: Settings, job: Job) -> dict[str, float | None]:
     """The manifest's claimed top-1/top-5 of the job's model, when the catalog still has it."""
     try:
-        attributes = Catalog.load(settings.manifest_dirs).model(job.model_name, job.framework).manifest.attributes
+        attributes = service_catalog(settings).model(job.model_name, job.framework).manifest.attributes
     except CarmlError:
         return {"top1": None, "top5": None}
     return {"top1": attributes.top1, "top5": attributes.top5}
@@ -44,7 +44,7 @@ def _record_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
 def evaluation_view(settings: Settings, job: Job) -> dict[str, Any]:
     result = job.result
     assert result is not None
-    metrics = result.metrics or {}
+    metrics = readable_metrics(result.metrics)
     return {
         "items": result.items,
         "top1": result.top1,
@@ -66,10 +66,12 @@ def evaluation_view(settings: Settings, job: Job) -> dict[str, Any]:
     }
 
 
-def _seconds_per_frame(job: Job) -> float | None:
-    """For audio models that frame their input: how long one frame lasts, from the job's manifest."""
+def _seconds_per_frame(settings: Settings, job: Job) -> float | None:
+    """For audio models that frame their input: how long one frame lasts, from the job's manifest (a published
+    model's is written from the database when this machine has no copy)."""
+    digest = ((job.result.reproducibility if job.result else None) or {}).get("manifest_sha256", "")
     try:
-        manifest = load_model_manifest(Path(job.parameters["manifest"])).manifest
+        manifest = job_manifest(settings, job.parameters["manifest"], digest).manifest
     except (CarmlError, OSError, KeyError):
         return None
     for spec in manifest.inputs:
@@ -111,7 +113,7 @@ def prediction_view(settings: Settings, job: Job) -> list[dict[str, Any]]:
     result = job.result
     answers = (result.metrics or {}).get("predictions", []) if result is not None else []
     inputs = job.parameters.get("inputs", [])
-    per_frame = _seconds_per_frame(job) if any("error" not in a for a in answers) else None
+    per_frame = _seconds_per_frame(settings, job) if any("error" not in a for a in answers) else None
     store = None
     overlays = 0
     views = []
@@ -132,7 +134,7 @@ def prediction_view(settings: Settings, job: Job) -> list[dict[str, Any]]:
             overlays += 1
             store = store or open_object_store(settings)
             try:
-                view["size"] = image_size(store.get_bytes(entry["key"]))
+                view["size"] = image_size(input_bytes(store, entry))
             except StorageError:
                 view["size"] = None
         for output in outputs:

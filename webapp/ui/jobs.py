@@ -8,9 +8,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from carml.accounts.access import list_owner, may_read
-from carml.catalog import Catalog
 from carml.db.models import Job, JobKind, JobStatus
 from carml.jobs.service import JobRequestError, cancel_job, get_job
+from carml.publishing import service_catalog
 from webapp.api.params import HARDWARE_TAG, NAME
 from webapp.callers import current_caller
 from webapp.context import enqueue, settings
@@ -79,7 +79,7 @@ def jobs_page() -> tuple[str, int]:
             per_page=per_page,
             pages=max(1, -(-total // per_page)),
             statuses=STATUSES,
-            models=[c.name for c in model_choices(Catalog.load(settings().manifest_dirs))],
+            models=[c.name for c in model_choices(service_catalog(settings()))],
             tags=sorted(set(live_tags(settings())) | {j.hardware_tag for j in jobs}),
             retryable=RETRYABLE,
         ),

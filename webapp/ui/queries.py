@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from carml.accounts.caller import Caller
+from carml.accounts.result_visibility import counted_evaluations
 from carml.db.base import utcnow
 from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, Result, StageTiming, Worker
 from carml.db.session import session_scope
@@ -37,12 +39,19 @@ class JobFilters:
         return [column == value for column, value in pairs if value is not None]
 
 
-def best_measured(settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
-    """Model name -> hardware tag -> best top-1, best p50 latency and run count over finished evaluations."""
+def _counted_for(viewer: Caller) -> list[Any]:
+    """Conditions keeping the evaluations `viewer` may count: other users' private uploads are left out."""
+    counted = counted_evaluations(viewer)
+    return [] if counted is None else [counted]
+
+
+def best_measured(settings: Settings, viewer: Caller) -> dict[str, dict[str, dict[str, Any]]]:
+    """Model name -> hardware tag -> best top-1, best p50 latency and run count over finished evaluations that
+    `viewer` may count."""
     query = (
         select(Job.model_name, Job.hardware_tag, func.max(Result.top1), func.min(Result.latency_p50_ms), func.count())
         .join(Result, Result.job_id == Job.id)
-        .where(*_FINISHED_EVALUATIONS)
+        .where(*_FINISHED_EVALUATIONS, *_counted_for(viewer))
         .group_by(Job.model_name, Job.hardware_tag)
     )
     best: dict[str, dict[str, dict[str, Any]]] = {}
@@ -52,8 +61,9 @@ def best_measured(settings: Settings) -> dict[str, dict[str, dict[str, Any]]]:
     return best
 
 
-def model_results(settings: Settings, model: str) -> list[dict[str, Any]]:
-    """A model's finished evaluations grouped by framework, dataset, hardware tag and batch size."""
+def model_results(settings: Settings, model: str, viewer: Caller) -> list[dict[str, Any]]:
+    """A model's finished evaluations that `viewer` may count, grouped by framework, dataset, hardware tag and
+    batch size."""
     keys = (Job.framework, Job.dataset_name, Job.hardware_tag, Job.batch_size)
     query = (
         select(
@@ -67,7 +77,7 @@ def model_results(settings: Settings, model: str) -> list[dict[str, Any]]:
             func.max(Job.finished_at),
         )
         .join(Result, Result.job_id == Job.id)
-        .where(*_FINISHED_EVALUATIONS, Job.model_name == model)
+        .where(*_FINISHED_EVALUATIONS, Job.model_name == model, *_counted_for(viewer))
         .group_by(*keys)
         .order_by(*keys)
     )

@@ -16,6 +16,7 @@ from carml.recommend import (
     parse_constraints,
     recommend,
 )
+from webapp.callers import current_caller
 from webapp.context import settings
 from webapp.ui.forms import Form
 from webapp.ui.pages import ui_blueprint
@@ -60,7 +61,7 @@ def recommend_page() -> tuple[str, int]:
     except ConstraintError as exc:
         form.error(exc.field, str(exc))
     else:
-        found = recommend(settings(), constraints)
+        found = recommend(settings(), constraints, current_caller())
     return (
         render_template(
             "recommend.html",

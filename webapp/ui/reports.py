@@ -55,9 +55,8 @@ def reports_page() -> tuple[str, int]:
     preview: list[dict[str, Any]] | None = None
     if shown in REPORTS and not form.errors:
         accepted = {k: v for k, v in filters.items() if v and k in REPORTS[shown].filters}
-        caller = current_caller()
-        owner = None if caller.is_admin else caller.name  # a user's per-job rows are their own jobs
-        preview = run_report(settings(), shown, limit=PREVIEW_ROWS, owner=owner, **accepted)
+        # As the API's downloads: a user's own jobs, aggregates without other users' private uploads.
+        preview = run_report(settings(), shown, limit=PREVIEW_ROWS, viewer=current_caller(), **accepted)
     return (
         render_template(
             "reports.html",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from carml.db.models import Job, JobKind, JobStatus, RegisteredDataset
 from carml.db.session import session_scope
+from carml.jobs.prediction_io import input_bytes
 from carml.jobs.predictions import PredictionRequest, submit_prediction
 from carml.jobs.service import (
     Enqueue,
@@ -59,7 +60,7 @@ def retry_job(settings: Settings, job: Job, enqueue: Enqueue) -> str:
         return submit_evaluation(settings, request, enqueue)
     store = open_object_store(settings)
     try:
-        inputs = [(entry["name"], store.get_bytes(entry["key"])) for entry in parameters.get("inputs", [])]
+        inputs = [(entry["name"], input_bytes(store, entry)) for entry in parameters.get("inputs", [])]
     except ObjectNotFound:
         raise JobRequestError(f"the inputs of job {job.id} are no longer stored; submit them again") from None
     prediction = PredictionRequest(

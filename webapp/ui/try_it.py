@@ -6,9 +6,9 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
-from carml.catalog import Catalog
 from carml.jobs.predictions import MAX_INPUT_BYTES, MAX_INPUTS, PredictionRequest, submit_prediction
 from carml.jobs.service import JobRequestError
+from carml.publishing import service_catalog
 from carml.url_inputs import UrlRefused, fetch_input_url
 from webapp.api.params import file_name
 from webapp.callers import current_caller
@@ -24,7 +24,7 @@ MAX_TOP_K = 1000
 
 
 def _render(form: Form, status: int = 200) -> tuple[str, int]:
-    choices = model_choices(Catalog.load(settings().manifest_dirs))
+    choices = model_choices(service_catalog(settings()))
     return (
         render_template(
             "try.html",

@@ -10,10 +10,10 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
-from carml.catalog import Catalog
 from carml.datasets import DATA_SUFFIXES
 from carml.jobs.service import MAX_SHARDS, EvaluationRequest, JobRequestError, submit_evaluation
 from carml.jobs.uploads import UPLOAD_NAME, UploadError, store_upload
+from carml.publishing import service_catalog
 from webapp.api.datasets import find_dataset, visible_uploads
 from webapp.callers import current_caller
 from webapp.context import enqueue, settings
@@ -30,7 +30,7 @@ MAX_LIMIT = 2**31 - 1
 
 
 def _render(form: Form, status: int = 200) -> tuple[str, int]:
-    catalog = Catalog.load(settings().manifest_dirs)
+    catalog = service_catalog(settings())
     return (
         render_template(
             "validate.html",

@@ -1,0 +1,210 @@
+"""Job ends, announced: the process that ends a job publishes its id, and a request waiting on that job wakes at once.
+
+On a Redis broker the announcement is a Redis pub/sub message, and every process that waits keeps one
+subscription (a daemon thread) shared by all its waiting requests. Waiting never depends on it: a waiter reads the
+job from the database whenever it wakes, and wakes by itself every so often too. So a lost message, Redis being
+away, or a broker that is not Redis (RabbitMQ, the embedded filesystem queue: database polling only) costs
+latency, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from carml.db.models import Job, JobStatus
+from carml.db.session import session_scope
+from carml.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "carml:job-ended"
+# How often a waiter reads the job anyway: a safety net while the subscription is up (a job ended by a path that
+# announces nothing, a message lost in a reconnect), and the only way to learn of the end without one (a short
+# interval first, as most waits are for short jobs, then backing off).
+SUBSCRIBED_RECHECK_S = 1.0
+POLL_FIRST_S, POLL_MAX_S = 0.005, 0.2
+_REDIS_SCHEMES = ("redis://", "rediss://")
+
+
+def _redis_url(settings: Settings) -> str | None:
+    return settings.broker if settings.broker.startswith(_REDIS_SCHEMES) else None
+
+
+# ------------------------------------------------------------------------------------------------ announcing
+_publishers: dict[tuple[int, str], Any] = {}  # (pid, URL) -> redis client: a forked child makes its own
+_publishers_lock = threading.Lock()
+
+
+def _publisher(url: str) -> Any:
+    import redis
+
+    key = (os.getpid(), url)
+    with _publishers_lock:
+        if key not in _publishers:
+            _publishers[key] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        return _publishers[key]
+
+
+def announce_job_end(settings: Settings, job_id: str) -> None:
+    """Tell waiting requests that `job_id` ended. Call after the commit that ended it; never raises."""
+    url = _redis_url(settings)
+    if url is None:
+        return
+    import redis
+
+    try:
+        _publisher(url).publish(CHANNEL, job_id)
+    except redis.RedisError as exc:  # the waiters' own database reads find the end a little later
+        logger.warning("could not announce the end of job %s on %s: %s", job_id, url, exc)
+
+
+# ------------------------------------------------------------------------------------------------ listening
+class _Subscription:
+    """One process's subscription to job ends on one Redis, dispatching each to the events of its waiters."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.subscribed = threading.Event()  # set while messages are being received
+        self._waiters: dict[str, set[threading.Event]] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._listen, name="carml-job-ends", daemon=True)
+        self._thread.start()
+
+    def register(self, job_id: str) -> threading.Event:
+        event = threading.Event()
+        with self._lock:
+            self._waiters.setdefault(job_id, set()).add(event)
+        return event
+
+    def unregister(self, job_id: str, event: threading.Event) -> None:
+        with self._lock:
+            events = self._waiters.get(job_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._waiters[job_id]
+
+    def _wake(self, job_id: str) -> None:
+        with self._lock:
+            for event in self._waiters.get(job_id, ()):
+                event.set()
+
+    def _listen(self) -> None:
+        import redis
+
+        backoff = 0.1
+        while True:
+            try:
+                client = redis.Redis.from_url(self.url, socket_connect_timeout=2, health_check_interval=30)
+                with client.pubsub(ignore_subscribe_messages=False) as pubsub:
+                    pubsub.subscribe(CHANNEL)
+                    for message in pubsub.listen():
+                        if message["type"] == "subscribe":
+                            self.subscribed.set()
+                            backoff = 0.1
+                        elif message["type"] == "message":
+                            data = message["data"]
+                            self._wake(data.decode() if isinstance(data, bytes) else str(data))
+            except Exception as exc:  # Redis away or restarting: waiters poll the database until it is back
+                logger.debug("job-end subscription to %s lost: %s", self.url, exc)
+            self.subscribed.clear()
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+
+_subscriptions: dict[tuple[int, str], _Subscription] = {}
+_subscriptions_lock = threading.Lock()
+
+
+def _subscription(url: str) -> _Subscription:
+    """This process's subscription to `url`, started on first use. NB: never waited for: until it is subscribed,
+    its waiters read the database as without Redis, so the first one's first read is not held up."""
+    key = (os.getpid(), url)
+    with _subscriptions_lock:
+        if key not in _subscriptions:
+            _subscriptions[key] = _Subscription(url)
+        return _subscriptions[key]
+
+
+class WaitingRequests:
+    """How many requests of this process wait for a job's end at once, up to a limit.
+
+    Each waiting request holds one of the web server's threads (gunicorn's `--threads`) for up to
+    CARML_API_MAX_WAIT_S: without a limit, a few clients waiting on long jobs would hold every thread, and the
+    server would answer nothing else until their waits ran out.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    @contextmanager
+    def slot(self, limit: int) -> Iterator[bool]:
+        """Yields whether the caller may wait (a slot was free); the slot is given back on leaving."""
+        with self._lock:
+            granted = self._count < limit
+            if granted:
+                self._count += 1
+        try:
+            yield granted
+        finally:
+            if granted:
+                with self._lock:
+                    self._count -= 1
+
+
+#: This process's waiting requests (CARML_API_MAX_WAITING).
+waiting_requests = WaitingRequests()
+
+
+def ended_job(settings: Settings, job_id: str) -> tuple[bool, Job | None]:
+    """(whether the job has ended, the job with its result when it has), in one query: a waiter reads this each time
+    it wakes, so that the read that finds the end is also the one the answer is made of. A job that does not exist
+    counts as ended, with None: there is nothing to wait for."""
+    query = select(Job).options(joinedload(Job.result)).where(Job.id == job_id)
+    with session_scope(settings.database) as session:
+        job = session.scalar(query)
+    if job is None:
+        return True, None
+    return JobStatus(job.status).final, job
+
+
+def wait_for_job_end(settings: Settings, job_id: str, timeout_s: float, is_final: Callable[[], bool]) -> bool:
+    """Block until `is_final()` (a database read of the job) is true or `timeout_s` has passed; returns the last
+    `is_final()`. The waiter is registered with the subscription before the first read, so an end announced in
+    between wakes it; while the subscription is not receiving (starting, Redis away) it reads the job every few
+    milliseconds, backing off, instead."""
+    deadline = time.monotonic() + timeout_s
+    url = _redis_url(settings)
+    subscription = _subscription(url) if url is not None and timeout_s > 0 else None
+    event = subscription.register(job_id) if subscription is not None else None
+    poll_s = POLL_FIRST_S
+    try:
+        while True:
+            if is_final():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if event is not None and subscription is not None and subscription.subscribed.is_set():
+                event.wait(min(left, SUBSCRIBED_RECHECK_S))
+                event.clear()
+            else:
+                time.sleep(min(left, poll_s))
+                poll_s = min(poll_s * 2, POLL_MAX_S)
+    finally:
+        if event is not None and subscription is not None:
+            subscription.unregister(job_id, event)

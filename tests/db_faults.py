@@ -1,0 +1,82 @@
+"""Database faults for tests on PostgreSQL: a connection killed by the server before a statement, and a COMMIT whose
+answer is lost after the server applied it. Both act on the process's real engine for a URL (see engine_for)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from carml.db.session import engine_for
+
+
+def _admin_connection(url: str) -> psycopg.Connection:
+    """A separate plain connection to the same database, to end another one's backend."""
+    parsed = make_url(url)
+    return psycopg.connect(
+        host=parsed.host, port=parsed.port, user=parsed.username, dbname=parsed.database, autocommit=True
+    )
+
+
+@contextmanager
+def connection_killed_before(url: str, statement_start: str, times: int = 1) -> Iterator[list[str]]:
+    """The first `times` statements starting with `statement_start` (e.g. "INSERT INTO results") find their
+    connection terminated by the server (pg_terminate_backend), as in a restart or a failover; yields the
+    statements that met a dead connection."""
+    killed: list[str] = []
+
+    def kill_first(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if len(killed) >= times or not statement.lstrip().upper().startswith(statement_start.upper()):
+            return
+        killed.append(statement)
+        pid = cursor.connection.info.backend_pid
+        with _admin_connection(url) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            # NB: the signal is asynchronous: wait until the backend is gone, so the statement meets a dead socket.
+            deadline = time.monotonic() + 10
+            while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                assert time.monotonic() < deadline, f"backend {pid} did not end"
+                time.sleep(0.01)
+
+    engine = engine_for(url)
+    event.listen(engine, "before_cursor_execute", kill_first)
+    try:
+        yield killed
+    finally:
+        event.remove(engine, "before_cursor_execute", kill_first)
+
+
+@contextmanager
+def commit_answer_lost_once(url: str, after: str = "") -> Iterator[list[bool]]:
+    """The next COMMIT (of a transaction that ran a statement starting with `after`, when given) is applied by
+    PostgreSQL, then the driver reports a dropped connection instead of its answer: what a worker sees when the
+    network or the server fails between the two."""
+    engine = engine_for(url)
+    dialect = engine.dialect
+    lost: list[bool] = []
+    armed = [not after]
+
+    def arm(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(after.upper()):
+            armed[0] = True
+
+    def commit_then_lose_the_answer(dbapi_connection: Any) -> None:
+        type(dialect).do_commit(dialect, dbapi_connection)
+        if armed[0] and not lost:
+            lost.append(True)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    dialect.do_commit = commit_then_lose_the_answer  # type: ignore[method-assign]
+    if after:
+        event.listen(engine, "before_cursor_execute", arm)
+    try:
+        yield lost
+    finally:
+        del dialect.do_commit
+        if after:
+            event.remove(engine, "before_cursor_execute", arm)
