@@ -163,7 +163,6 @@ class BenchService:
         env = {
             "CARML_HOME": str(self.workdir / "home"),
             "CARML_CACHE_DIR": str(self.workdir / "cache"),
-            "CARML_WORKER_HEARTBEAT_S": "1",
         }
         if self.backend == "embedded":
             return env  # SQLite, the filesystem queue and the local object store, all under CARML_HOME
