@@ -20,7 +20,6 @@ Run: .venv/bin/python bench/cold_warm.py [--model resnet18|digits] [--workers 3]
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import shutil
 import statistics
@@ -30,18 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from bench_record import default_out, write_result
+from image_model import file_sha256
 from service_harness import PROJECT_ROOT, BenchService
 
 IMAGE_SIZE, CLASSES = 64, 10
 WAIT_S = 60  # the most a request may ask; the deployment below lets it wait that long
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class RemoteModel:
@@ -63,7 +55,7 @@ class RemoteModel:
         key = f"bench-models/{self.artifact.name}"
         store.put_file(key, self.artifact)
         url = f"s3://{settings.object_store.removeprefix('s3://').split('/')[0]}/{key}"
-        self.text = text_for(url, _sha256(self.artifact))
+        self.text = text_for(url, file_sha256(self.artifact))
         self.manifest.parent.mkdir(parents=True, exist_ok=True)
         self.manifest.write_text(self.text, encoding="utf-8")
         return url

@@ -155,7 +155,8 @@ def export_torchscript(model: Any, path: Path, image_size: int) -> None:
     torch.jit.save(traced, str(path))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, read in 1 MiB chunks (artifacts are tens of MB), as a manifest's `sha256` gives it."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -241,7 +242,7 @@ def write_image_model(
     if not artifact.is_file():
         export_torchscript(build_resnet(depth, classes), artifact, image_size)
     url = artifact.relative_to(manifest.parent).as_posix()
-    text = model_manifest_text(name, depth, image_size, classes, url, _sha256(artifact), precision)
+    text = model_manifest_text(name, depth, image_size, classes, url, file_sha256(artifact), precision)
     manifest.write_text(text, encoding="utf-8")
     return name
 

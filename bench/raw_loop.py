@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,29 +140,3 @@ def run_raw_on_device(
             hits += int((top5[:, 0] == truth).sum())
             items += len(truth)
     return RawRun(items, time.perf_counter() - started, hits)
-
-
-def alternate(
-    keys: Iterable[str],
-    repeats: int,
-    raw: Callable[[str], RawRun],
-    service: Callable[[str], dict[str, Any]],
-) -> dict[str, tuple[list[RawRun], list[dict[str, Any]]]]:
-    """Run `raw(key)` and `service(key)` `repeats` times per key, swapping which goes first on every repeat (ABBA),
-    so a slow spell of a shared machine falls on both sides alike; prints each pair as it finishes."""
-    keys = list(keys)
-    runs: dict[str, tuple[list[RawRun], list[dict[str, Any]]]] = {key: ([], []) for key in keys}
-    for repeat in range(repeats):
-        for key in keys:
-            raw_runs, service_runs = runs[key]
-            for side in ("raw", "service") if repeat % 2 == 0 else ("service", "raw"):
-                if side == "raw":
-                    raw_runs.append(raw(key))
-                else:
-                    service_runs.append(service(key))
-            print(
-                f"  repeat {repeat + 1}/{repeats} {key:<8} raw {raw_runs[-1].items_per_s:9.1f} items/s"
-                f"   service {service_runs[-1]['items_per_s']:9.1f} items/s",
-                flush=True,
-            )
-    return runs

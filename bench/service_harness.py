@@ -265,11 +265,25 @@ class BenchService:
             raise RuntimeError(f"submission refused ({response.status_code}): {response.text}")
         return str(response.json()["id"])
 
-    def wait(self, session: requests.Session, job_id: str, timeout: float = 3600, poll_s: float = 0.05) -> dict:
-        """Poll GET /api/v1/jobs/ID until the job is final; returns its summary (raises unless it succeeded)."""
+    def wait(
+        self,
+        session: requests.Session,
+        job_id: str,
+        timeout: float = 3600,
+        poll_s: float = 0.05,
+        long_poll_s: float | None = None,
+    ) -> dict:
+        """GET /api/v1/jobs/ID until the job is final; returns its summary (raises unless it succeeded).
+
+        With `long_poll_s`, each GET asks the server to hold it until the job ends (`?wait=`), so the answer comes
+        as the job ends and the client does not load a busy machine with rapid polls; else it polls every `poll_s`.
+        """
         deadline = time.monotonic() + timeout
+        params = {"wait": long_poll_s} if long_poll_s else None
         while True:
-            response = session.get(f"{self.base_url}/api/v1/jobs/{job_id}", timeout=60)
+            response = session.get(
+                f"{self.base_url}/api/v1/jobs/{job_id}", params=params, timeout=60 + (long_poll_s or 0)
+            )
             response.raise_for_status()
             summary: dict[str, Any] = response.json()
             if summary["status"] in FINAL_STATES:
@@ -278,4 +292,5 @@ class BenchService:
                 return summary
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {summary['status']} after {timeout:.0f} s")
-            time.sleep(poll_s)
+            if not long_poll_s:
+                time.sleep(poll_s)

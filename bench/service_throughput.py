@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -37,8 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling bench mo
 
 from bench_record import default_out, write_result  # noqa: E402
 from image_model import model_name, write_image_dataset, write_image_model  # noqa: E402
-from raw_loop import RawRun, alternate, encoded_batches, load_tensors, run_raw, tensor_batches  # noqa: E402
-from service_harness import FINAL_STATES, BenchService  # noqa: E402
+from raw_loop import RawRun, encoded_batches, load_tensors, run_raw, tensor_batches  # noqa: E402
+from service_harness import BenchService  # noqa: E402
+from side_by_side import alternate, print_ratios, ratio_summary  # noqa: E402
 
 NAME = "service_throughput"
 HARDWARE_TAG = "bench-throughput"
@@ -124,19 +124,10 @@ class Bench:
         return body
 
     def wait(self, job_id: str) -> dict[str, Any]:
-        """The job's summary once final, by long polls (`?wait=`): the answer comes as the job ends, and the client
-        does not load the server with rapid polls while the worker needs the CPU. `--poll-s` polls instead."""
+        """The job's summary once final: by long polls (`?wait=`), or polls every `--poll-s` when it is set."""
         if self.args.poll_s > 0:
             return self.service.wait(self.session, job_id, poll_s=self.args.poll_s)
-        url = f"{self.service.base_url}/api/v1/jobs/{job_id}"
-        while True:
-            response = self.session.get(url, params={"wait": LONG_POLL_S}, timeout=LONG_POLL_S + 60)
-            response.raise_for_status()
-            summary: dict[str, Any] = response.json()
-            if summary["status"] in FINAL_STATES:
-                if summary["status"] != "succeeded":
-                    raise RuntimeError(f"job {job_id} {summary['status']}: {summary.get('error')}")
-                return summary
+        return self.service.wait(self.session, job_id, long_poll_s=LONG_POLL_S)
 
     def through_service(self, form: str, limit: int | None = None) -> dict[str, Any]:
         started = time.perf_counter()
@@ -156,26 +147,6 @@ class Bench:
         }
 
 
-def _median_row(raw: list[RawRun], service: list[dict[str, Any]]) -> dict[str, Any]:
-    raw_ips = statistics.median(r.items_per_s for r in raw)
-    service_ips = statistics.median(s["items_per_s"] for s in service)
-    ratios = [s["items_per_s"] / r.items_per_s for r, s in zip(raw, service, strict=True)]
-    return {
-        "raw_items_per_s": round(raw_ips, 2),
-        "service_items_per_s": round(service_ips, 2),
-        "service_job_items_per_s": round(statistics.median(s["job_items_per_s"] for s in service), 2),
-        "ratio": round(service_ips / raw_ips, 4),
-        "ratio_per_repeat": [round(r, 4) for r in ratios],
-        # Interference from other work only ever adds time: the best runs of each side are the least disturbed.
-        "ratio_of_best": round(max(s["items_per_s"] for s in service) / max(r.items_per_s for r in raw), 4),
-        "target": TARGET,
-        "met": service_ips / raw_ips >= TARGET,
-        "raw_runs": [r.to_json() for r in raw],
-        "service_runs": service,
-        "raw_top1_hits": raw[-1].top1_hits,
-    }
-
-
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     folder = args.data_dir or workdir / "manifests"
     name = write_image_model(folder, depth=args.depth, image_size=args.image_size, classes=1000)
@@ -192,7 +163,12 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             bench.through_service(form, limit=min(args.images, 2 * args.batch_size))
         runs = alternate(args.forms, args.repeats, bench.raw, bench.through_service)
         for form in args.forms:
-            rows[form] = {"dataset": bench.datasets[form], **_median_row(*runs[form])}
+            raw_runs, service_runs = runs[form]
+            rows[form] = {
+                "dataset": bench.datasets[form],
+                **ratio_summary(raw_runs, service_runs, TARGET),
+                "raw_top1_hits": raw_runs[-1].top1_hits,
+            }
     return {"model": name, "rows": rows}
 
 
@@ -205,18 +181,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="carml-throughput-") as workdir:
         figures = measure(args, Path(workdir))
-    print(f"\n{'form':<10}{'raw items/s':>14}{'service items/s':>18}{'job items/s':>14}{'service/raw':>13}")
-    for form, row in figures["rows"].items():
-        print(
-            f"{form:<10}{row['raw_items_per_s']:>14.1f}{row['service_items_per_s']:>18.1f}"
-            f"{row['service_job_items_per_s']:>14.1f}{row['ratio']:>13.3f}"
-        )
-    for form, row in figures["rows"].items():
-        verdict = "met" if row["met"] else "MISSED"
-        print(
-            f"ratio service/raw {form}: {row['ratio']:.3f} (target >= {TARGET}: {verdict}); "
-            f"best runs: {row['ratio_of_best']:.3f}"
-        )
+    print_ratios("form", figures["rows"])
     settings = {
         key: getattr(args, key)
         for key in (

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -37,8 +36,9 @@ sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
 from bench_record import default_out, write_result  # noqa: E402
 from image_model import artifact_path, write_image_dataset, write_image_model  # noqa: E402
-from raw_loop import RawRun, alternate, load_tensors, run_raw_on_device  # noqa: E402
+from raw_loop import RawRun, load_tensors, run_raw_on_device  # noqa: E402
 from service_harness import BenchService  # noqa: E402
+from side_by_side import alternate, print_ratios, ratio_summary  # noqa: E402
 
 NAME = "gpu_service_vs_raw"
 HARDWARE_TAG = "bench-gpu"
@@ -142,24 +142,6 @@ class Bench:
         }
 
 
-def _summary(raw: list[RawRun], service: list[dict[str, Any]]) -> dict[str, Any]:
-    raw_ips = statistics.median(r.items_per_s for r in raw)
-    service_ips = statistics.median(s["items_per_s"] for s in service)
-    return {
-        "raw_items_per_s": round(raw_ips, 2),
-        "service_items_per_s": round(service_ips, 2),
-        "service_job_items_per_s": round(statistics.median(s["job_items_per_s"] for s in service), 2),
-        "ratio": round(service_ips / raw_ips, 4),
-        "ratio_per_repeat": [round(s["items_per_s"] / r.items_per_s, 4) for r, s in zip(raw, service, strict=True)],
-        # Interference from other work only ever adds time: the best runs of each side are the least disturbed.
-        "ratio_of_best": round(max(s["items_per_s"] for s in service) / max(r.items_per_s for r in raw), 4),
-        "target": TARGET,
-        "met": service_ips / raw_ips >= TARGET,
-        "raw_runs": [r.to_json() for r in raw],
-        "service_runs": service,
-    }
-
-
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     folder = workdir / "manifests"
     started = time.perf_counter()
@@ -181,7 +163,11 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             warm = bench.through_service(precision, limit=min(args.images, 3 * args.batch_size))
             print(f"  warm-up job {precision}: {warm['seconds']:.2f} s on {warm['device']}", flush=True)
         runs = alternate(args.precisions, args.repeats, bench.raw, bench.through_service)
-        return {"model_names": models, "dataset": dataset, "rows": {p: _summary(*runs[p]) for p in args.precisions}}
+        return {
+            "model_names": models,
+            "dataset": dataset,
+            "rows": {p: ratio_summary(*runs[p], TARGET) for p in args.precisions},
+        }
 
 
 def main() -> None:
@@ -198,18 +184,7 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory(prefix="carml-gpu-bench-") as workdir:
             figures = measure(args, Path(workdir))
-    print(f"\n{'precision':<10}{'raw items/s':>14}{'service items/s':>18}{'job items/s':>14}{'service/raw':>13}")
-    for precision, row in figures["rows"].items():
-        print(
-            f"{precision:<10}{row['raw_items_per_s']:>14.1f}{row['service_items_per_s']:>18.1f}"
-            f"{row['service_job_items_per_s']:>14.1f}{row['ratio']:>13.3f}"
-        )
-    for precision, row in figures["rows"].items():
-        verdict = "met" if row["met"] else "MISSED"
-        print(
-            f"ratio service/raw {precision}: {row['ratio']:.3f} (target >= {TARGET}: {verdict}); "
-            f"best runs: {row['ratio_of_best']:.3f}"
-        )
+    print_ratios("precision", figures["rows"])
     keys = ("device", "images", "distinct", "image_size", "batch_size", "depth", "precisions", "repeats", "tiny")
     settings = {key: getattr(args, key) for key in keys}
     out = write_result(args.out, NAME, {"settings": settings, "device": facts, **figures})
