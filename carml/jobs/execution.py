@@ -52,10 +52,8 @@ from carml.storage import open_object_store
 from carml.tracing.shard_trace import ShardTrace
 from predictors.base import ItemPrediction
 
-# Progress and cancellation reach the database at most this often per shard: each is a round trip and a
-# transaction under the job's lock, which on a small machine takes CPU from the model; a second is soon enough
-# for a progress bar and for a cancellation to take effect.
-POLL_INTERVAL_S = 1.0
+# Progress and cancellation reach the database at most this often per shard (from a thread beside the model).
+POLL_INTERVAL_S = 0.25
 
 
 def _start(settings: Settings, job_id: str, shard_index: int, worker_id: str) -> tuple[Job, JobShard, str] | None:

@@ -164,13 +164,23 @@ _PRINTED_TOKEN = re.compile(r"API token: (carml_\S+)")
 
 def _log_in(driver: Any, base: str) -> None:
     """Log in through the form, as a person would; the session cookie then serves every later test."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{base}/login")
     driver.find_element(By.ID, "name").send_keys("admin")
     driver.find_element(By.ID, "password").send_keys(ADMIN_PASSWORD)
     driver.find_element(By.ID, "login-submit").click()
-    assert driver.find_element(By.ID, "current-user").text == "admin", driver.page_source[:2000]
+    # NB: the click may return before the next page has loaded (a login checks the throttle and a scrypt hash).
+    try:
+        user = WebDriverWait(driver, 30, poll_frequency=0.1).until(
+            expected_conditions.presence_of_element_located((By.ID, "current-user"))
+        )
+    except TimeoutException:
+        raise AssertionError(f"not logged in after 30 s:\n{driver.page_source[:2000]}") from None
+    assert user.text == "admin", driver.page_source[:2000]
 
 
 def _live_workers(base: str, token: str | None) -> list[dict[str, Any]]:
