@@ -4,7 +4,9 @@ models published through it: see `carml.publishing.service_catalog`)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +56,44 @@ def _manifest_files(folder: Path) -> Iterable[Path]:
         yield from sorted(p for p in folder.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
 
 
+# The catalog last read from each list of folders, with what their files looked like then (`_folder_state`).
+_folder_catalogs: dict[tuple[Path, ...], tuple[tuple[Any, ...], Catalog]] = {}
+# NB: a file written again within the file system's timestamp granularity (a few ms), at the same size, looks
+# unchanged; so a state with a file changed this recently is never trusted, and the files are read again (as git
+# treats "racily clean" files).
+_SETTLED_NS = 2 * 10**9
+
+
+def _folder_state(manifest_dirs: tuple[Path, ...]) -> tuple[Any, ...]:
+    """Each manifest file's path, size, inode and modification and change times, found as `_manifest_files` finds
+    them: any file added, removed, replaced or written changes it. Much cheaper than reading and hashing them."""
+    state: list[Any] = []
+    pending = [root / sub for root in manifest_dirs for sub in ("models", "datasets")]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            state.append((str(folder), None))  # absent, or not a folder
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir() and not entry.is_symlink():  # rglob does not descend into linked folders
+                    pending.append(Path(entry.path))
+                elif entry.name.endswith(MANIFEST_SUFFIXES):
+                    info = entry.stat()
+                    state.append((entry.path, info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns))
+            except OSError:
+                state.append((entry.path, None))
+    return tuple(sorted(state, key=repr))
+
+
+def _settled(state: tuple[Any, ...]) -> bool:
+    """Whether every file in `state` was last changed long enough ago for its times to tell a later change."""
+    recent = time.time_ns() - _SETTLED_NS
+    return all(len(entry) == 5 and max(entry[3], entry[4]) < recent for entry in state if entry[1] is not None)
+
+
 @dataclass(frozen=True)
 class Publication:
     """Who published a model through the service, and when; models from manifest folders have none."""
@@ -74,7 +114,28 @@ class Catalog:
 
     @classmethod
     def load(cls, manifest_dirs: Sequence[Path]) -> Catalog:
-        """Read `<dir>/models/**.yaml` and `<dir>/datasets/**.yaml` under each folder."""
+        """Read `<dir>/models/**.yaml` and `<dir>/datasets/**.yaml` under each folder.
+
+        NB: every job submission reads the catalog: while no file has changed since the last read (`_folder_state`),
+        that read is given again (as a new Catalog: callers add to theirs)."""
+        key = tuple(Path(folder) for folder in manifest_dirs)
+        state = _folder_state(key)
+        with _parsed_lock:
+            last = _folder_catalogs.get(key)
+        if last is None or last[0] != state or not _settled(state):
+            last = (state, cls._read(key))
+            with _parsed_lock:
+                if len(_folder_catalogs) >= _MAX_PARSED:
+                    _folder_catalogs.clear()
+                _folder_catalogs[key] = last
+        return last[1].copy()
+
+    def copy(self) -> Catalog:
+        """A catalog with the same entries, whose lists can be added to without changing this one's."""
+        return Catalog(list(self.models), list(self.datasets), list(self.problems), dict(self.published))
+
+    @classmethod
+    def _read(cls, manifest_dirs: Sequence[Path]) -> Catalog:
         catalog = cls()
         for root in manifest_dirs:
             if not root.is_dir():

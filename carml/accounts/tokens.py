@@ -11,14 +11,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from carml.accounts.caller import Caller
 from carml.accounts.errors import AccountError
 from carml.accounts.users import find_user_row
 from carml.db.base import utcnow
 from carml.db.models import ApiToken, Role, User
-from carml.db.session import session_scope
+from carml.db.session import read_scope, session_scope
 from carml.settings import Settings
 
 TOKEN_PREFIX = "carml_"
@@ -136,13 +136,14 @@ def authenticate_token(settings: Settings, token: str) -> Caller | None:
         .where(ApiToken.token_sha256 == token_digest(token))
     )
     now = utcnow()
-    with session_scope(settings.database) as session:
+    with read_scope(settings.database) as session:  # one statement; a write only once a minute (below)
         found = session.execute(query).first()
-        if found is None:
-            return None
-        row, user = found
-        if row.revoked_at is not None or user.disabled or (row.expires_at is not None and row.expires_at <= now):
-            return None
-        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-            row.last_used_at = now
-        return Caller(user.name, Role(user.role))
+    if found is None:
+        return None
+    row, user = found
+    if row.revoked_at is not None or user.disabled or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        with session_scope(settings.database) as session:
+            session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    return Caller(user.name, Role(user.role))

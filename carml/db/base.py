@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData
+from sqlalchemy import JSON, DateTime, MetaData, inspect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -47,3 +47,10 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSONDocument, list[Any]: JSONDocument, datetime: UTCDateTime}
+
+
+def set_columns(row: Any) -> dict[str, Any]:
+    """The column values set on a new ORM object, by attribute name: the parameters of a plain INSERT of it, which
+    gives the columns left unset their defaults."""
+    state = inspect(row)
+    return {column.key: state.dict[column.key] for column in state.mapper.column_attrs if column.key in state.dict}

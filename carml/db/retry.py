@@ -1,7 +1,8 @@
 """Riding out a database that is briefly away: a restart, a failover, a dropped connection.
 
 A worker's writes about a shard (its claim, its outcome) are idempotent units of work, so they can simply
-be done again once the database answers; the pool's `pool_pre_ping` then replaces the dead connections.
+be done again once the database answers; the pool then replaces the dead connections
+(carml.db.session pings idle ones).
 Errors that the database would give again (a constraint, bad SQL) are not retried.
 """
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from carml.errors import CarmlError
@@ -27,7 +29,34 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+#: A pooled connection idle this long is pinged before it is handed out. NB: not every checkout (`pool_pre_ping`):
+#: a small prediction checks a connection out about ten times across the web app and the worker, and a round trip
+#: each is a large share of its latency. A connection in steady use cannot have missed a server restart, which
+#: takes longer than this; the shard writes that could still meet a dead one retry (carml.db.retry).
+PING_AFTER_IDLE_S = 1.0
+_IDLE_SINCE = "carml_idle_since"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    def checked_in(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checked_out(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # new (just connected), or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (a new one once the server is back).
+            raise DisconnectionError(f"pooled connection lost while idle: {exc}") from exc
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
+
+
 _engines: dict[str, Engine] = {}
+_read_engines: dict[str, Engine] = {}  # the same, in autocommit mode (`read_scope`)
 _engines_lock = threading.Lock()
 
 
@@ -39,16 +68,23 @@ def _create_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # pre_ping: a worker idle for hours, or a restarted PostgreSQL, must not fail its next job.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # A worker idle for hours, or a restarted PostgreSQL, must not fail its next job: idle connections are pinged.
+    # LIFO keeps the connections in use warm and lets the rest go idle (and be pinged, or time out server-side).
+    engine = create_engine(url, pool_size=5, max_overflow=5, pool_use_lifo=True)
+    _ping_when_idle(engine)
+    return engine
 
 
 def engine_for(url: str) -> Engine:
     """The process's engine for a URL (created on first use, never at import)."""
     with _engines_lock:
-        if url not in _engines:
-            _engines[url] = _create_engine(url)
-        return _engines[url]
+        return _engine_unlocked(url)
+
+
+def _engine_unlocked(url: str) -> Engine:
+    if url not in _engines:
+        _engines[url] = _create_engine(url)
+    return _engines[url]
 
 
 def dispose_engines() -> None:
@@ -56,12 +92,40 @@ def dispose_engines() -> None:
     with _engines_lock:
         for engine in _engines.values():
             engine.dispose(close=False)
+        _read_engines.clear()  # they share those engines' pools: made again on first use
 
 
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
     """A session that commits on success, rolls back on error, and always closes."""
-    session = sessionmaker(engine_for(url), expire_on_commit=False)()
+    with _scope(_session_factory(engine_for(url))()) as session:
+        yield session
+
+
+@contextmanager
+def read_scope(url: str) -> Iterator[Session]:
+    """A session for one read statement: it runs in autocommit mode, so there is no transaction to begin and
+    commit around it (two round trips saved on PostgreSQL, where each statement sees the latest commits anyway).
+
+    NB: for a single statement only: without a transaction, two statements on SQLite may see different commits."""
+    with _engines_lock:
+        if url not in _read_engines:
+            # The same pool as `engine_for(url)`'s; a connection is put back in its usual mode on return.
+            _read_engines[url] = _engine_unlocked(url).execution_options(isolation_level="AUTOCOMMIT")
+        engine = _read_engines[url]
+    with _scope(_session_factory(engine)()) as session:
+        yield session
+
+
+@functools.cache
+def _session_factory(engine: Engine) -> sessionmaker[Session]:
+    # NB: made once per engine: each `sessionmaker` defines a Session subclass, whose event set-up costs more than
+    # a short session's own work.
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def _scope(session: Session) -> Iterator[Session]:
     try:
         yield session
         session.commit()

@@ -17,14 +17,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from carml.artifacts import ArtifactCache
 from carml.db.base import utcnow
 from carml.db.bulk import replace_rows
 from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, RegisteredModel, Result, StageTiming
 from carml.db.retry import retried_on_lost_connection, skipped_while_database_away
-from carml.db.session import session_scope
+from carml.db.session import read_scope, session_scope
 from carml.errors import CarmlError
 from carml.evaluation.partial import STAGES, EvaluationPartial, stored_metrics, summarize
 from carml.evaluation.record import reproducibility_record
@@ -68,6 +69,10 @@ def _claim(
     settings: Settings, job_id: str, shard_index: int, worker_id: str, claimed_at: datetime
 ) -> tuple[Job, JobShard, str] | None:
     with session_scope(settings.database) as session:
+        first = _claim_first_delivery(session, job_id, shard_index, worker_id, claimed_at)
+        if first is not None:
+            return first
+    with session_scope(settings.database) as session:
         job = locked_job(session, job_id)
         if job is None:
             raise CarmlError(f"job {job_id} does not exist")
@@ -96,9 +101,56 @@ def _claim(
         return job, shard, _manifest_digest(session, job)
 
 
+def _claim_first_delivery(
+    session: Any, job_id: str, shard_index: int, worker_id: str, claimed_at: datetime
+) -> tuple[Job, JobShard, str] | None:
+    """The common claim in two UPDATEs: the first delivery of the only shard of a job that is queued or running and
+    not being cancelled. None, with nothing changed, for anything else: `_claim` then reads the job and decides.
+
+    NB: this is every prediction's claim; the general one loads the job and its shards and flushes them, several
+    times the cost of its round trips. What it would do in this case is what these two statements do.
+    """
+    job = session.scalars(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.shard_count == 1,
+            Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+            Job.cancel_requested.is_(False),
+        )
+        .values(
+            status=JobStatus.RUNNING,
+            started_at=case((Job.status == JobStatus.QUEUED, claimed_at), else_=Job.started_at),
+        )
+        .returning(Job)
+    ).one_or_none()  # the job's lock, taken first as everywhere
+    if job is None:
+        return None
+    shard = session.scalars(
+        update(JobShard)
+        .where(
+            JobShard.job_id == job_id,
+            JobShard.index == shard_index,
+            JobShard.status == JobStatus.QUEUED,
+            JobShard.attempts == 0,  # a redelivery may have to be given up on (`gave_up_on`): the general claim
+            JobShard.items_done == 0,
+        )
+        .values(status=JobStatus.RUNNING, worker_id=worker_id, started_at=claimed_at, attempts=1)
+        .returning(JobShard)
+    ).one_or_none()
+    if shard is None:
+        session.rollback()  # the job's status as it was
+        return None
+    set_committed_value(job, "shards", [shard])  # its only shard, as the job's readers expect it
+    return job, shard, _manifest_digest(session, job)
+
+
 def _manifest_digest(session: Any, job: Job) -> str:
     """The SHA-256 the job's model manifest had when it was submitted ('' if its `models` row is gone)."""
-    model = session.get(RegisteredModel, job.model_id)
+    recorded = (job.parameters or {}).get("manifest_sha256")
+    if recorded:
+        return str(recorded)
+    model = session.get(RegisteredModel, job.model_id)  # a job submitted before its parameters recorded it
     return model.manifest_sha256 if model else ""
 
 
@@ -151,7 +203,7 @@ class _ShardProgress:
             self.last_check = time.monotonic()
             with (
                 skipped_while_database_away(f"cancellation check of job {self.job_id}"),
-                session_scope(self.settings.database) as session,
+                read_scope(self.settings.database) as session,
             ):
                 cancel, status = session.execute(
                     select(Job.cancel_requested, Job.status).where(Job.id == self.job_id)

@@ -5,10 +5,15 @@ subscription (a daemon thread) shared by all its waiting requests. Waiting never
 job from the database whenever it wakes, and wakes by itself every so often too. So a lost message, Redis being
 away, or a broker that is not Redis (RabbitMQ, the embedded filesystem queue: database polling only) costs
 latency, never a wrong answer.
+
+An announcement may carry the ended job's summary, as the API shows it (read in the transaction that ended it,
+so no later read could differ: a final job does not change). A waiter that gets one answers from it instead of
+reading the job again, which is most of what is left of a short prediction's latency once it has ended.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -21,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from carml.db.models import Job, JobStatus
-from carml.db.session import session_scope
+from carml.db.session import read_scope
 from carml.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -32,6 +37,9 @@ CHANNEL = "carml:job-ended"
 # interval first, as most waits are for short jobs, then backing off).
 SUBSCRIBED_RECHECK_S = 1.0
 POLL_FIRST_S, POLL_MAX_S = 0.005, 0.2
+#: A summary larger than this is left out of the announcement (the waiter reads the job instead): an evaluation's
+#: summary holds its confusion matrix, and every process that waits receives every announcement.
+MAX_ANNOUNCED_SUMMARY_BYTES = 64 * 1024
 _REDIS_SCHEMES = ("redis://", "rediss://")
 
 
@@ -54,49 +62,76 @@ def _publisher(url: str) -> Any:
         return _publishers[key]
 
 
-def announce_job_end(settings: Settings, job_id: str) -> None:
-    """Tell waiting requests that `job_id` ended. Call after the commit that ended it; never raises."""
+def announce_job_end(settings: Settings, job_id: str, summary: dict[str, Any] | None = None) -> None:
+    """Tell waiting requests that `job_id` ended, with its final `summary` when given (and small enough). Call after
+    the commit that ended it; never raises."""
     url = _redis_url(settings)
     if url is None:
         return
     import redis
 
+    message = job_id
+    if summary is not None:
+        encoded = json.dumps({"id": job_id, "summary": summary}, separators=(",", ":"), default=str)
+        if len(encoded) <= MAX_ANNOUNCED_SUMMARY_BYTES:
+            message = encoded
     try:
-        _publisher(url).publish(CHANNEL, job_id)
+        _publisher(url).publish(CHANNEL, message)
     except redis.RedisError as exc:  # the waiters' own database reads find the end a little later
         logger.warning("could not announce the end of job %s on %s: %s", job_id, url, exc)
 
 
 # ------------------------------------------------------------------------------------------------ listening
+class _Waiter:
+    """One waiting request: woken by its job's announcement, holding the summary that came with it, if any."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.summary: dict[str, Any] | None = None
+
+
+def _parse(message: Any) -> tuple[str, dict[str, Any] | None]:
+    """(job id, summary or None) from an announcement: a bare id, or JSON {"id": ..., "summary": ...}."""
+    text = message.decode() if isinstance(message, bytes) else str(message)
+    if not text.startswith("{"):
+        return text, None
+    try:
+        decoded = json.loads(text)
+        return str(decoded["id"]), decoded.get("summary") if isinstance(decoded.get("summary"), dict) else None
+    except (ValueError, KeyError, TypeError):
+        return text, None  # not ours: it wakes nobody
+
+
 class _Subscription:
-    """One process's subscription to job ends on one Redis, dispatching each to the events of its waiters."""
+    """One process's subscription to job ends on one Redis, dispatching each to its waiters."""
 
     def __init__(self, url: str):
         self.url = url
         self.subscribed = threading.Event()  # set while messages are being received
-        self._waiters: dict[str, set[threading.Event]] = {}
+        self._waiters: dict[str, set[_Waiter]] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._listen, name="carml-job-ends", daemon=True)
         self._thread.start()
 
-    def register(self, job_id: str) -> threading.Event:
-        event = threading.Event()
+    def register(self, job_id: str) -> _Waiter:
+        waiter = _Waiter()
         with self._lock:
-            self._waiters.setdefault(job_id, set()).add(event)
-        return event
+            self._waiters.setdefault(job_id, set()).add(waiter)
+        return waiter
 
-    def unregister(self, job_id: str, event: threading.Event) -> None:
+    def unregister(self, job_id: str, waiter: _Waiter) -> None:
         with self._lock:
-            events = self._waiters.get(job_id)
-            if events is not None:
-                events.discard(event)
-                if not events:
+            waiters = self._waiters.get(job_id)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
                     del self._waiters[job_id]
 
-    def _wake(self, job_id: str) -> None:
+    def _wake(self, job_id: str, summary: dict[str, Any] | None) -> None:
         with self._lock:
-            for event in self._waiters.get(job_id, ()):
-                event.set()
+            for waiter in self._waiters.get(job_id, ()):
+                waiter.summary = summary if summary is not None else waiter.summary
+                waiter.event.set()
 
     def _listen(self) -> None:
         import redis
@@ -112,8 +147,7 @@ class _Subscription:
                             self.subscribed.set()
                             backoff = 0.1
                         elif message["type"] == "message":
-                            data = message["data"]
-                            self._wake(data.decode() if isinstance(data, bytes) else str(data))
+                            self._wake(*_parse(message["data"]))
             except Exception as exc:  # Redis away or restarting: waiters poll the database until it is back
                 logger.debug("job-end subscription to %s lost: %s", self.url, exc)
             self.subscribed.clear()
@@ -175,36 +209,49 @@ def ended_job(settings: Settings, job_id: str) -> tuple[bool, Job | None]:
     it wakes, so that the read that finds the end is also the one the answer is made of. A job that does not exist
     counts as ended, with None: there is nothing to wait for."""
     query = select(Job).options(joinedload(Job.result)).where(Job.id == job_id)
-    with session_scope(settings.database) as session:
+    with read_scope(settings.database) as session:
         job = session.scalar(query)
     if job is None:
         return True, None
     return JobStatus(job.status).final, job
 
 
-def wait_for_job_end(settings: Settings, job_id: str, timeout_s: float, is_final: Callable[[], bool]) -> bool:
+def wait_for_job_end(
+    settings: Settings,
+    job_id: str,
+    timeout_s: float,
+    is_final: Callable[[], bool],
+    announced: Callable[[dict[str, Any]], bool] | None = None,
+) -> bool:
     """Block until `is_final()` (a database read of the job) is true or `timeout_s` has passed; returns the last
     `is_final()`. The waiter is registered with the subscription before the first read, so an end announced in
     between wakes it; while the subscription is not receiving (starting, Redis away) it reads the job every few
-    milliseconds, backing off, instead."""
+    milliseconds, backing off, instead. `announced`, when given, is offered the summary an announcement carried
+    and ends the wait, with no read, when it takes it (returns True)."""
     deadline = time.monotonic() + timeout_s
     url = _redis_url(settings)
     subscription = _subscription(url) if url is not None and timeout_s > 0 else None
-    event = subscription.register(job_id) if subscription is not None else None
+    waiter = subscription.register(job_id) if subscription is not None else None
     poll_s = POLL_FIRST_S
+
+    def took_announced() -> bool:
+        return waiter is not None and waiter.summary is not None and announced is not None and announced(waiter.summary)
+
     try:
         while True:
+            if took_announced():
+                return True
             if is_final():
                 return True
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            if event is not None and subscription is not None and subscription.subscribed.is_set():
-                event.wait(min(left, SUBSCRIBED_RECHECK_S))
-                event.clear()
+            if waiter is not None and subscription is not None and subscription.subscribed.is_set():
+                waiter.event.wait(min(left, SUBSCRIBED_RECHECK_S))
+                waiter.event.clear()
             else:
                 time.sleep(min(left, poll_s))
                 poll_s = min(poll_s * 2, POLL_MAX_S)
     finally:
-        if event is not None and subscription is not None:
-            subscription.unregister(job_id, event)
+        if waiter is not None and subscription is not None:
+            subscription.unregister(job_id, waiter)

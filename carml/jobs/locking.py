@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 
 from carml.db.base import utcnow
 from carml.db.models import Job, JobShard, JobStatus
@@ -23,9 +24,20 @@ def lock_job(session: Any, job_id: str) -> None:
 
 
 def locked_job(session: Any, job_id: str) -> Job | None:
-    """The job, write-locked until the transaction ends (see `lock_job`)."""
+    """The job with its shards, write-locked until the transaction ends (see `lock_job`).
+
+    On PostgreSQL, SELECT ... FOR NO KEY UPDATE takes the same row lock as `lock_job`'s UPDATE (so rows that merely
+    reference the job, like its spans, can still be inserted meanwhile) and reads the job as the lock found it.
+    NB: the shards are read by a second statement, started once the lock is held: read in the same statement (a
+    join), they would be the rows as they were before it waited for the lock, and two shards ending at once would
+    each see the other still running, so that neither merged the job.
+    """
+    query = select(Job).where(Job.id == job_id).options(selectinload(Job.shards))
+    query = query.execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalars(query.with_for_update(key_share=True)).first()
     lock_job(session, job_id)
-    return session.get(Job, job_id, populate_existing=True)
+    return session.scalars(query).first()
 
 
 def locked_shard(session: Any, job_id: str, shard_index: int) -> JobShard | None:

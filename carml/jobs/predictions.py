@@ -9,20 +9,23 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from carml.db.base import utcnow
+from sqlalchemy import insert, update
+from sqlalchemy.orm.attributes import set_committed_value
+
+from carml.db.base import set_columns, utcnow
 from carml.db.models import Job, JobKind, JobShard, JobStatus, Result
 from carml.db.retry import retried_on_lost_connection
 from carml.db.session import session_scope
 from carml.evaluation.runner import PredictBatch
 from carml.images import oversized_image_reason
 from carml.jobs.job_events import announce_job_end
-from carml.jobs.locking import locked_job, owns_shard
 from carml.jobs.model_cache import CachedModel, ModelCache
 from carml.jobs.prediction_io import discard_inputs, input_bytes, keep_inputs
 from carml.jobs.service import (
     Enqueue,
     JobRequestError,
     enqueue_shards,
+    job_summary,
     register_model,
     require_live_tag,
     resolve_model,
@@ -104,6 +107,7 @@ def _record_submission(
             batch_size=1,
             parameters={
                 "manifest": str(loaded.source),
+                "manifest_sha256": loaded.digest,
                 "inputs": entries,
                 "top_k": request.top_k,
                 **trace.job_parameters(),
@@ -113,8 +117,10 @@ def _record_submission(
             price_per_hour=settings.hardware_prices.get(request.hardware_tag),
             trace_id=trace.trace_id,
         )
-        session.add(job)
-        session.add(JobShard(job_id=job_id, index=0, item_start=0, item_stop=len(entries)))
+        # NB: plain INSERTs, not the ORM's unit of work: this is on every prediction's path, and the ORM's flush of
+        # these two rows costs several times their round trips. Columns not set take their defaults.
+        session.execute(insert(Job), [set_columns(job)])
+        session.execute(insert(JobShard), [{"job_id": job_id, "index": 0, "item_start": 0, "item_stop": len(entries)}])
         trace.save(session, job_id, submit_attributes(job))
 
 
@@ -199,10 +205,10 @@ def run_prediction(settings: Settings, job: Job, worker_id: str, models: ModelCa
         "model_cache_hit": cached.hit,
         "manifest_sha256": loaded.digest,
     }
-    _record_prediction(
+    summary = _record_prediction(
         settings, job.id, answers, reproducibility, cached, trace, timings, attempt=job.shards[0].attempts
     )
-    announce_job_end(settings, job.id)  # after the commit, so that a waiting request reads the ended job
+    announce_job_end(settings, job.id, summary)  # after the commit, so that a waiting request reads the ended job
 
 
 @retried_on_lost_connection  # a rewrite under the job's lock, skipped once the shard has ended: safe to repeat
@@ -215,31 +221,53 @@ def _record_prediction(
     trace: ShardTrace,
     timings: list[dict[str, Any]],
     attempt: int,
-) -> None:
+) -> dict[str, Any] | None:
     """Record a prediction job's answers and end it, unless its shard ended, or was claimed again, meanwhile.
+    Returns the ended job's summary as the API shows it (None when this copy recorded nothing).
 
     NB: a retry after a COMMIT whose answer was lost finds the shard ended and writes nothing: one result.
     """
     errors = [a for a in answers if "error" in a]
+    result = Result(
+        job_id=job_id,
+        items=len(answers) - len(errors),
+        errors=len(errors),
+        model_load_ms=cached.load_ms if not cached.hit else None,
+        metrics={"predictions": answers},
+        latency={},
+        error_items=errors,
+        reproducibility=reproducibility,
+    )
+    ended_at = utcnow()
+    # NB: plain statements, not the ORM's load-and-flush of the job and its shard: this is on every prediction's
+    # path. The job's row first (its lock, as everywhere); the shard is only written if this copy still owns it
+    # (`owns_shard`), and when it does not, the job's row is left as it was.
+    ended = {"status": JobStatus.SUCCEEDED, "finished_at": ended_at, "shards_finished": 1}
     with session_scope(settings.database) as session:
-        row = locked_job(session, job_id)
-        shard = row.shards[0] if row is not None else None
-        if not owns_shard(shard, attempt):
-            return
-        session.add(
-            Result(
-                job_id=job_id,
-                items=len(answers) - len(errors),
-                errors=len(errors),
-                model_load_ms=cached.load_ms if not cached.hit else None,
-                metrics={"predictions": answers},
-                latency={},
-                error_items=errors,
-                reproducibility=reproducibility,
+        job = session.scalars(
+            update(Job).where(Job.id == job_id).values(**ended, progress_done=len(answers)).returning(Job)
+        ).one_or_none()
+        owned = session.execute(
+            update(JobShard)
+            .where(
+                JobShard.job_id == job_id,
+                JobShard.index == 0,
+                JobShard.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+                JobShard.attempts == attempt,
             )
+            .values(
+                status=JobStatus.SUCCEEDED,
+                finished_at=ended_at,
+                items_done=len(answers),
+                model_cache_hit=cached.hit,
+                model_load_ms=cached.load_ms,
+            ),
+            execution_options={"synchronize_session": False},
         )
-        shard.status, shard.finished_at, shard.items_done = JobStatus.SUCCEEDED, utcnow(), len(answers)
-        shard.model_cache_hit, shard.model_load_ms = cached.hit, cached.load_ms
-        row.shards_finished, row.progress_done = 1, len(answers)
-        row.status, row.finished_at = JobStatus.SUCCEEDED, utcnow()
+        if job is None or owned.rowcount != 1:
+            session.rollback()
+            return None
+        session.execute(insert(Result), [set_columns(result)])
         trace.save(session, timings)
+    set_committed_value(job, "result", result)  # as a read of the job after the commit would find it
+    return job_summary(job)

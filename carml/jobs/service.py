@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from carml.catalog import Catalog
 from carml.datasets import OpenedDataset
 from carml.db.base import utcnow
 from carml.db.models import Job, JobKind, JobShard, JobStatus, RegisteredDataset, RegisteredModel, Scenario
@@ -22,7 +23,7 @@ from carml.evaluation.scenario_options import SCENARIO_OPTION_FIELDS, ScenarioEr
 from carml.jobs.job_events import announce_job_end
 from carml.jobs.locking import locked_job, settle
 from carml.jobs.uploads import open_job_dataset
-from carml.jobs.workers import live_workers
+from carml.jobs.workers import live_workers, tag_is_served
 from carml.manifest import LoadedManifest, ModelManifest
 from carml.publishing import service_catalog, still_published
 from carml.settings import Settings
@@ -69,7 +70,7 @@ class EvaluationRequest:
 
 def require_live_tag(settings: Settings, hardware_tag: str) -> None:
     """Refuse work for a tag no live worker serves, saying how to start one."""
-    if not live_workers(settings, hardware_tag):
+    if not tag_is_served(settings, hardware_tag):
         served = sorted({w.hardware_tag for w in live_workers(settings)})
         now = f"live workers serve: {', '.join(served)}" if served else "no worker is running"
         raise JobRequestError(
@@ -81,6 +82,12 @@ def require_live_tag(settings: Settings, hardware_tag: str) -> None:
 
 
 def resolve_model(settings: Settings, name: str, framework: str | None) -> LoadedManifest[ModelManifest]:
+    if framework is not None:
+        # A manifest folder's model wins over a published one of the same name and framework: when the folders
+        # have it, the published models need not be read.
+        for loaded in Catalog.load(settings.manifest_dirs).models:
+            if (loaded.manifest.name, loaded.manifest.framework.name) == (name, framework):
+                return loaded
     catalog = service_catalog(settings)
     try:
         return catalog.model(name, framework)
@@ -228,6 +235,7 @@ def record_evaluation(
             "limit": request.limit,
             "warmup_batches": request.warmup_batches,
             "manifest": str(loaded.source),
+            "manifest_sha256": loaded.digest,
             **(plan.trace.job_parameters() if plan.trace else {}),
             **({"scenario_options": plan.scenario.to_json()} if plan.scenario else {}),
         },

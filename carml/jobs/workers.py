@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -11,7 +13,7 @@ from sqlalchemy import select
 from carml import hardware
 from carml.db.base import utcnow
 from carml.db.models import Worker
-from carml.db.session import session_scope
+from carml.db.session import read_scope, session_scope
 from carml.settings import Settings
 
 
@@ -54,8 +56,29 @@ def mark_offline(settings: Settings, worker_id: str) -> None:
 def live_workers(settings: Settings, hardware_tag: str | None = None) -> list[Worker]:
     """Workers whose last heartbeat is recent enough, optionally only those serving a tag."""
     since = utcnow() - timedelta(seconds=settings.worker_alive_s)
-    with session_scope(settings.database) as session:
+    with read_scope(settings.database) as session:
         query = select(Worker).where(Worker.last_heartbeat >= since).order_by(Worker.hardware_tag, Worker.id)
         if hardware_tag is not None:
             query = query.where(Worker.hardware_tag == hardware_tag)
         return list(session.scalars(query))
+
+
+#: A tag seen served is taken as served for this long without asking again. NB: the check runs on every submission,
+#: and a worker's liveness is only known to within its heartbeat anyway (seconds); a tag not served is asked again
+#: each time, so a worker that just started is seen at once.
+SERVED_MEMO_S = 1.0
+_served_at: dict[tuple[str, str], float] = {}  # (database URL, tag) -> when a live worker was last seen serving it
+_served_lock = threading.Lock()
+
+
+def tag_is_served(settings: Settings, hardware_tag: str) -> bool:
+    """Whether a live worker serves `hardware_tag` (remembered for SERVED_MEMO_S once true)."""
+    key, now = (settings.database, hardware_tag), time.monotonic()
+    with _served_lock:
+        if now - _served_at.get(key, -SERVED_MEMO_S) < SERVED_MEMO_S:
+            return True
+    if not live_workers(settings, hardware_tag):
+        return False
+    with _served_lock:
+        _served_at[key] = now
+    return True

@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 from carml.catalog import Catalog, Publication
 from carml.db.models import PublishedModel
-from carml.db.session import DatabaseError, session_scope
+from carml.db.session import DatabaseError, read_scope, session_scope
 from carml.errors import ManifestError, Problem
 from carml.manifest import LoadedManifest, ModelManifest
 from carml.manifest.loader import format_field_path, line_of, parse_yaml_text, validate_document
@@ -103,7 +103,7 @@ def _published_rows(settings: Settings) -> list[_Row]:
         PublishedModel.published_at,
     )
     query = select(*columns).order_by(PublishedModel.name, PublishedModel.framework)
-    with session_scope(settings.database) as session:
+    with read_scope(settings.database) as session:
         return [_Row(*values) for values in session.execute(query)]
 
 

@@ -66,6 +66,44 @@ def test_on_redis_the_announcement_wakes_the_waiter_without_polling(tmp_path: Pa
     assert 0.25 <= waited < job_events.SUBSCRIBED_RECHECK_S, waited
 
 
+def test_a_summary_announced_with_the_end_is_taken_without_reading_the_job_again(tmp_path: Path) -> None:
+    settings = load_settings({"CARML_HOME": str(tmp_path), "CARML_BROKER_URL": require_redis()})
+    _subscribed(settings.broker)
+    job_id = f"job-{time.time_ns()}"
+    taken: list[dict] = []
+    summary = {"id": job_id, "status": "succeeded", "result": {"predictions": [{"label": "é"}]}}
+
+    def end() -> None:
+        time.sleep(0.2)
+        announce_job_end(settings, job_id, summary)
+
+    ender = threading.Thread(target=end)
+    ender.start()
+    job = _Job()  # never ends as far as reads go: only the announcement can end the wait
+    assert wait_for_job_end(settings, job_id, 10, job.is_final, lambda s: bool(taken.append(s)) or True) is True
+    ender.join()
+    assert taken == [summary] and job.reads == 1  # the read before sleeping, none after
+
+
+def test_a_summary_too_large_to_announce_leaves_the_waiter_to_read_the_job(tmp_path: Path) -> None:
+    settings = load_settings({"CARML_HOME": str(tmp_path), "CARML_BROKER_URL": require_redis()})
+    _subscribed(settings.broker)
+    job, job_id = _Job(), f"job-{time.time_ns()}"
+    huge = {"id": job_id, "status": "succeeded", "matrix": "x" * job_events.MAX_ANNOUNCED_SUMMARY_BYTES}
+
+    def end() -> None:
+        time.sleep(0.2)
+        job.ended = True
+        announce_job_end(settings, job_id, huge)
+
+    ender = threading.Thread(target=end)
+    ender.start()
+    taken: list[dict] = []
+    assert wait_for_job_end(settings, job_id, 10, job.is_final, lambda s: bool(taken.append(s)) or True) is True
+    ender.join()
+    assert taken == [] and job.reads == 2  # woken by the bare id, then read
+
+
 def test_an_end_nobody_announces_is_still_found_by_reading_the_job(tmp_path: Path) -> None:
     settings = load_settings({"CARML_HOME": str(tmp_path), "CARML_BROKER_URL": require_redis()})
     job = _Job()

@@ -1,5 +1,6 @@
 """Prediction jobs on PostgreSQL while connections drop: the claim and the final write ride out connections that
-the server ends (as in a restart), and a final write whose COMMIT answer is lost, retried, records one result."""
+the server ends (as in a restart), and a final write whose COMMIT answer is lost, retried, records one result; the
+job's end is announced with the summary that a read of the job returns."""
 
 from __future__ import annotations
 
@@ -50,9 +51,10 @@ def _assert_one_success(settings: Settings, job_id: str) -> None:
 def test_a_prediction_rides_out_connections_ended_at_its_claim_and_its_final_write(settings: Settings) -> None:
     job_id = _submit(settings)
     url = settings.database
-    # The claim's first statement locks the job; the final write inserts the result: both meet dead connections.
+    # The claim's first statement locks the job (UPDATE jobs ... RETURNING); the final write inserts the result: both
+    # meet dead connections.
     with (
-        connection_killed_before(url, "UPDATE jobs SET cancel_requested", times=1) as at_claim,
+        connection_killed_before(url, "UPDATE jobs SET status", times=1) as at_claim,
         connection_killed_before(url, "INSERT INTO results", times=2) as at_finish,
     ):
         assert execution.run_shard(settings, job_id, 0, WORKER, ModelCache()) == JobStatus.SUCCEEDED
@@ -69,3 +71,22 @@ def test_a_final_write_whose_commit_answer_was_lost_records_one_result(settings:
         run_prediction(settings, job, WORKER, ModelCache(), digest)  # the retry finds the shard already ended
     assert lost == [True]
     _assert_one_success(settings, job_id)
+
+
+def test_the_end_of_a_prediction_is_announced_with_the_summary_a_read_returns(settings: Settings, monkeypatch) -> None:
+    from carml.jobs import predictions
+    from carml.jobs.service import job_summary
+
+    announced: list[tuple[str, dict | None]] = []
+    monkeypatch.setattr(
+        predictions, "announce_job_end", lambda _s, job_id, summary=None: announced.append((job_id, summary))
+    )
+    job_id = _submit(settings)
+    assert execution.run_shard(settings, job_id, 0, WORKER, ModelCache()) == JobStatus.SUCCEEDED
+    assert [job_id for job_id, _ in announced] == [job_id]
+    summary = announced[0][1]
+    assert summary is not None and summary["status"] == JobStatus.SUCCEEDED
+    assert summary == job_summary(get_job(settings, job_id))  # what a waiting request would otherwise read
+    _, labels = load_digits_split("test")
+    top1 = [p["outputs"]["logits"]["top_k"][0]["label"] for p in summary["result"]["predictions"]]
+    assert top1 == [str(labels[0]), str(labels[1])]  # the digits-cnn model gets these two right

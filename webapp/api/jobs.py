@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, request, url_for
 
 from carml.accounts.access import list_owner
-from carml.db.models import Job, JobStatus
+from carml.db.models import JobStatus
 from carml.jobs.job_events import ended_job, wait_for_job_end, waiting_requests
 from carml.jobs.predictions import PredictionRequest, submit_prediction
 from carml.jobs.service import (
@@ -53,6 +53,7 @@ EVALUATE_FIELDS = (
 )
 PREDICT_FIELDS = ("kind", "model", "framework", "hardware_tag", "top_k", "wait")
 LIST_FILTERS = ("status", "model", "hardware_tag", "owner", "limit", "offset")
+FINAL_STATUSES = frozenset(status.value for status in JobStatus if status.final)
 
 
 def _kind(values: dict[str, Any], expected: str, other: str) -> None:
@@ -68,17 +69,24 @@ def _summary_once_ended(job_id: str, wait_s: int | None) -> dict[str, Any]:
     """The job's summary once it has ended, or once `wait_s` (capped by CARML_API_MAX_WAIT_S) has passed; at once
     while this process already has CARML_API_MAX_WAITING requests waiting."""
     limit = min(wait_s or 0, settings().api_max_wait_s)
-    found: list[Job] = []
+    found: list[dict[str, Any]] = []
 
     def has_ended() -> bool:
         ended, job = ended_job(settings(), job_id)
-        found[:] = [job] if ended and job is not None else []
+        found[:] = [job_summary(job)] if ended and job is not None else []
         return ended
+
+    def announced(summary: dict[str, Any]) -> bool:
+        """The summary the job's end was announced with: as the read would find it, without the read."""
+        if summary.get("id") != job_id or summary.get("status") not in FINAL_STATUSES:
+            return False
+        found[:] = [summary]
+        return True
 
     if limit > 0:
         with waiting_requests.slot(settings().api_max_waiting) as may_wait:
-            if may_wait and wait_for_job_end(settings(), job_id, limit, has_ended) and found:
-                return job_summary(found[0])  # the read that saw the end: no second one
+            if may_wait and wait_for_job_end(settings(), job_id, limit, has_ended, announced) and found:
+                return found[0]  # from the read that saw the end, or the announcement: no second read
     return job_summary(get_job(settings(), job_id))
 
 
