@@ -56,17 +56,18 @@ def _manifest_files(folder: Path) -> Iterable[Path]:
         yield from sorted(p for p in folder.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
 
 
-# The catalog last read from each list of folders, with what their files looked like then (`_folder_state`).
+# The catalog last read from each list of folders, with what their files looked like just before (`_folder_state`).
 _folder_catalogs: dict[tuple[Path, ...], tuple[tuple[Any, ...], Catalog]] = {}
-# NB: a file written again within the file system's timestamp granularity (a few ms), at the same size, looks
-# unchanged; so a state with a file changed this recently is never trusted, and the files are read again (as git
-# treats "racily clean" files).
+# NB: a file written again within the file system's timestamp granularity (a few ms), at the same size, can look
+# unchanged; so a read is only remembered when every file was older than this at the time (as git treats "racily
+# clean" files), and a folder with a file this fresh is read every time.
 _SETTLED_NS = 2 * 10**9
 
 
 def _folder_state(manifest_dirs: tuple[Path, ...]) -> tuple[Any, ...]:
-    """Each manifest file's path, size, inode and modification and change times, found as `_manifest_files` finds
-    them: any file added, removed, replaced or written changes it. Much cheaper than reading and hashing them."""
+    """What the manifest files `_manifest_files` would find look like: each folder's real path (a switched symlink
+    changes it), each file's size, inode, modification and change times and, for a link, its target. Any file added,
+    removed, replaced, written or relinked changes it; much cheaper than reading and hashing the files."""
     state: list[Any] = []
     pending = [root / sub for root in manifest_dirs for sub in ("models", "datasets")]
     while pending:
@@ -76,22 +77,25 @@ def _folder_state(manifest_dirs: tuple[Path, ...]) -> tuple[Any, ...]:
         except OSError:
             state.append((str(folder), None))  # absent, or not a folder
             continue
+        state.append((str(folder), os.path.realpath(folder)))
         for entry in entries:
             try:
                 if entry.is_dir() and not entry.is_symlink():  # rglob does not descend into linked folders
                     pending.append(Path(entry.path))
                 elif entry.name.endswith(MANIFEST_SUFFIXES):
                     info = entry.stat()
-                    state.append((entry.path, info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns))
+                    target = os.path.realpath(entry.path) if entry.is_symlink() else None
+                    state.append((entry.path, info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns, target))
             except OSError:
                 state.append((entry.path, None))
     return tuple(sorted(state, key=repr))
 
 
-def _settled(state: tuple[Any, ...]) -> bool:
-    """Whether every file in `state` was last changed long enough ago for its times to tell a later change."""
-    recent = time.time_ns() - _SETTLED_NS
-    return all(len(entry) == 5 and max(entry[3], entry[4]) < recent for entry in state if entry[1] is not None)
+def _settled(state: tuple[Any, ...], read_ns: int) -> bool:
+    """Whether every file in `state` had last changed long enough before `read_ns` for its times to tell any change
+    after it."""
+    files = [entry for entry in state if len(entry) == 6]
+    return all(max(entry[3], entry[4]) < read_ns - _SETTLED_NS for entry in files)
 
 
 @dataclass(frozen=True)
@@ -119,16 +123,20 @@ class Catalog:
         NB: every job submission reads the catalog: while no file has changed since the last read (`_folder_state`),
         that read is given again (as a new Catalog: callers add to theirs)."""
         key = tuple(Path(folder) for folder in manifest_dirs)
+        read_ns = time.time_ns()
         state = _folder_state(key)
         with _parsed_lock:
             last = _folder_catalogs.get(key)
-        if last is None or last[0] != state or not _settled(state):
-            last = (state, cls._read(key))
-            with _parsed_lock:
+        if last is not None and last[0] == state:
+            return last[1].copy()
+        catalog = cls._read(key)
+        with _parsed_lock:
+            _folder_catalogs.pop(key, None)
+            if _settled(state, read_ns):
                 if len(_folder_catalogs) >= _MAX_PARSED:
                     _folder_catalogs.clear()
-                _folder_catalogs[key] = last
-        return last[1].copy()
+                _folder_catalogs[key] = (state, catalog)
+        return catalog.copy()
 
     def copy(self) -> Catalog:
         """A catalog with the same entries, whose lists can be added to without changing this one's."""

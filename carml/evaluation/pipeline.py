@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -72,10 +72,23 @@ def prepare_batch(predictor: Predictor, items: Sequence[DatasetItem], *, collate
 
 
 def prefetched_batches(
-    predictor: Predictor, items: Sequence[DatasetItem], batch_size: int, workers: int, depth: int
+    predictor: Predictor,
+    items: Sequence[DatasetItem],
+    batch_size: int,
+    workers: int,
+    depth: int,
+    inline_while: Callable[[], bool] | None = None,
 ) -> Iterator[PreparedBatch]:
-    """Yield prepared batches in dataset order, keeping at most `depth` batches in flight."""
+    """Yield prepared batches in dataset order, keeping at most `depth` batches in flight in `workers` threads.
+
+    With no `workers`, each batch is prepared when it is asked for, in the caller's thread; with `inline_while`, so
+    are the batches asked for while it returns True (asked before each one), and the rest by the threads."""
     chunks = (items[i : i + batch_size] for i in range(0, len(items), batch_size))
+    while workers == 0 or (inline_while is not None and inline_while()):
+        chunk = next(chunks, None)
+        if chunk is None:
+            return
+        yield prepare_batch(predictor, chunk, collate=True)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="carml-prefetch") as pool:
         pending: deque[Future[PreparedBatch]] = deque()
 

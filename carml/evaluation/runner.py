@@ -32,9 +32,9 @@ class EvaluationOptions:
     seed: int = 0
     shuffle: bool = False
     prefetch_depth: int = 4
-    # Input threads. None: by device — one beside a model on the CPU, whose own threads already use the cores (a
-    # second input thread only contends with them: 3-6 % of a ResNet-18's throughput on 2 cores), two beside an
-    # accelerator, where the CPU is free for decoding.
+    # Input threads; 0: batches are prepared inline. None: by device — two beside an accelerator, where the CPU is
+    # free for decoding; on the CPU inline while the input work is light against the model's, else one
+    # (see INLINE_INPUT_SHARE).
     prefetch_workers: int | None = None
 
     def __post_init__(self) -> None:
@@ -44,8 +44,8 @@ class EvaluationOptions:
             raise CarmlError(f"limit must be at least 1, got {self.limit}")
         if self.warmup_batches < 0:
             raise CarmlError(f"warm-up batches cannot be negative, got {self.warmup_batches}")
-        if self.prefetch_depth < 1 or (self.prefetch_workers is not None and self.prefetch_workers < 1):
-            raise CarmlError("prefetch depth and workers must be at least 1")
+        if self.prefetch_depth < 1 or (self.prefetch_workers is not None and self.prefetch_workers < 0):
+            raise CarmlError("prefetch depth must be at least 1, and prefetch workers at least 0 (0: inline)")
 
 
 Progress = Callable[[int, int], None]
@@ -200,6 +200,25 @@ def _select_items(dataset: OpenedDataset, options: EvaluationOptions) -> list[Da
     return items
 
 
+#: On the CPU, batches are prepared inline while their reading and preprocessing take less than this share of
+#: the model's time. NB: a model on the CPU runs its own threads on every core: an input thread beside it takes
+#: cores from the model's threads, which then wait for each other at every operator; for a ResNet-18 (input ~4 % of
+#: the model's time) inline input gave 1.00-1.03 of a plain loop's throughput, one input thread 0.90-0.91. When the
+#: input work is heavy against the model (small models on encoded images), overlapping it gains more than it costs.
+INLINE_INPUT_SHARE = 0.5
+INLINE_DECIDED_AFTER = 2  # batches timed (the warm-up one included) before choosing
+
+
+def _input_is_light(batches: list[dict[str, Any]]) -> bool:
+    """Whether the batches so far spent less than INLINE_INPUT_SHARE of the model's time on their input (True until
+    INLINE_DECIDED_AFTER of them have run)."""
+    if len(batches) < INLINE_DECIDED_AFTER:
+        return True
+    timed = batches[-INLINE_DECIDED_AFTER:]
+    input_ms = sum(batch["load"] + batch["preprocess"] for batch in timed)
+    return input_ms < INLINE_INPUT_SHARE * sum(batch["predict"] for batch in timed)
+
+
 def run_partial(
     predictor: Predictor,
     dataset: OpenedDataset,
@@ -230,8 +249,14 @@ def run_partial(
     done, cancelled = 0, False
     started, started_epoch = time.perf_counter(), time.time()
     warmup_ended = started_epoch  # timing starts once the warm-up batches are done
-    workers = options.prefetch_workers or (2 if overlap else 1)
-    batches = prefetched_batches(predictor, items, options.batch_size, workers, options.prefetch_depth)
+    workers, inline_while = options.prefetch_workers, None
+    if workers is None and overlap:
+        workers = 2  # beside an accelerator the CPU is free for decoding
+    elif workers is None:
+        workers, inline_while = 1, lambda: _input_is_light(recorder.batches)
+    batches = prefetched_batches(
+        predictor, items, options.batch_size, workers, options.prefetch_depth, inline_while=inline_while
+    )
     # closing() stops the prefetch threads before the caller closes the predictor, even on errors.
     with contextlib.closing(batches), contextlib.closing(recorder):
         for index, batch in enumerate(batches):

@@ -267,7 +267,9 @@ def _record_prediction(
         if job is None or owned.rowcount != 1:
             session.rollback()
             return None
-        session.execute(insert(Result), [set_columns(result)])
+        # NB: the result row as stored (RETURNING), not `result`: the database keeps JSON in its own key order and
+        # number forms, and the announced summary must be what a read of the job returns.
+        stored = session.scalars(insert(Result).values(**set_columns(result)).returning(Result)).one()
         trace.save(session, timings)
-    set_committed_value(job, "result", result)  # as a read of the job after the commit would find it
+    set_committed_value(job, "result", stored)
     return job_summary(job)

@@ -3,7 +3,9 @@ granularity and at the same size, an added file and a removed one are all seen a
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -51,16 +53,39 @@ def test_a_same_size_edit_at_once_is_seen(folder: Path) -> None:
     assert _versions(folder) == {"digits-cnn@onnxruntime": "2.0.0"}
 
 
-def test_an_edit_that_leaves_every_time_as_it_was_is_seen_while_the_file_is_fresh(folder: Path, monkeypatch) -> None:
-    # Within the timestamp granularity a rewrite can leave size, inode and times as they were: recent files are
-    # always read again. The folder's state is pinned here, as such a file system would show it.
+def test_an_edit_that_leaves_every_time_as_it_was_is_seen(folder: Path, monkeypatch) -> None:
+    # Within the timestamp granularity a rewrite can leave size, inode and times as they were: a read made while a
+    # file was that fresh is not remembered, even once the file has aged. The folder's state is pinned here, as such
+    # a file system would show it, and the clock moved on.
     manifest = folder / "models" / "digits-cnn-onnxruntime.yaml"
-    info = manifest.stat()
-    pinned = ((str(manifest), info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns),)
+    pinned = catalog._folder_state((folder,))
     monkeypatch.setattr(catalog, "_folder_state", lambda _dirs: pinned)
     assert _versions(folder) == {"digits-cnn@onnxruntime": "1.0.0"}
     manifest.write_text(manifest.read_text().replace("version: 1.0.0", "version: 3.0.0"))
+    later = time.time_ns() + 3 * 10**9
+    monkeypatch.setattr(catalog.time, "time_ns", lambda: later)
     assert _versions(folder) == {"digits-cnn@onnxruntime": "3.0.0"}
+
+
+def test_a_switched_symlink_to_hard_linked_files_is_seen(tmp_path: Path, settled) -> None:
+    # Releases side by side, the files hard links of each other (same inode and times), `current` pointing at one.
+    releases = []
+    for release in ("v1", "v2"):
+        models = tmp_path / release / "models"
+        models.mkdir(parents=True)
+        if not releases:
+            shutil.copytree(MANIFESTS / "models" / "digits-cnn", models / "digits-cnn")
+            shutil.copy(MANIFESTS / "models" / "digits-cnn-onnxruntime.yaml", models / "digits-cnn-onnxruntime.yaml")
+        else:
+            shutil.copytree(releases[0] / "models", models, copy_function=os.link, dirs_exist_ok=True)
+        releases.append(tmp_path / release)
+    current = tmp_path / "current"
+    current.symlink_to(releases[0])
+    assert Catalog.load([current]).models[0].source.is_relative_to(releases[0])
+    switch = tmp_path / "current.new"
+    switch.symlink_to(releases[1])
+    switch.replace(current)
+    assert Catalog.load([current]).models[0].source.is_relative_to(releases[1])
 
 
 def test_added_and_removed_manifests_are_seen(folder: Path, settled) -> None:
