@@ -76,6 +76,21 @@ def sign_in(client: Any, settings: Any, name: str = TEST_USER, role: str = "admi
     return client
 
 
+def wait_for_api_job(client: Any, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    """The job as the API shows it once final, read through a Flask test client every 0.1 s."""
+    import time
+
+    from carml.db.models import JobStatus
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}").json
+        if JobStatus(job["status"]).final:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+
+
 def webapp_conftest(alias: str) -> ModuleType:
     """The API tests' conftest (tests/webapp/conftest.py) as a module, for other test folders to reuse its fixtures.
 

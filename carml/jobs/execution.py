@@ -13,26 +13,24 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import delete, func, select, update
 
 from carml.artifacts import ArtifactCache
 from carml.db.base import utcnow
 from carml.db.bulk import replace_rows
-from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, RegisteredModel, Result, StageTiming
+from carml.db.models import Job, JobKind, JobShard, JobStatus, OutputObject, Result, StageTiming
 from carml.db.retry import retried_on_lost_connection, skipped_while_database_away
 from carml.db.session import read_scope, session_scope
 from carml.errors import CarmlError
 from carml.evaluation.partial import STAGES, EvaluationPartial, stored_metrics, summarize
 from carml.evaluation.record import reproducibility_record
+from carml.jobs.claim import start_shard
 from carml.jobs.job_events import announce_job_end
 from carml.jobs.locking import lock_job, locked_job, locked_shard, owns_shard, settle
 from carml.jobs.model_cache import ModelCache
-from carml.jobs.recovery import gave_up_on
 from carml.jobs.scenario_execution import (
     job_runner,
     output_items,
@@ -55,103 +53,6 @@ from predictors.base import ItemPrediction
 
 # Progress and cancellation reach the database at most this often per shard (from a thread beside the model).
 POLL_INTERVAL_S = 0.25
-
-
-def _start(settings: Settings, job_id: str, shard_index: int, worker_id: str) -> tuple[Job, JobShard, str] | None:
-    """Claim a shard for this worker, once per delivery of its task; None when there is nothing to run (ended, or
-    its job is ending)."""
-    # NB: the moment of the claim names this delivery, so a retry of the claim can recognise its own (`_claim`).
-    return _claim(settings, job_id, shard_index, worker_id, utcnow())
-
-
-@retried_on_lost_connection  # a claim is idempotent: a retry finds its own claim, a redelivery claims afresh
-def _claim(
-    settings: Settings, job_id: str, shard_index: int, worker_id: str, claimed_at: datetime
-) -> tuple[Job, JobShard, str] | None:
-    with session_scope(settings.database) as session:
-        first = _claim_first_delivery(session, job_id, shard_index, worker_id, claimed_at)
-        if first is not None:
-            return first
-    with session_scope(settings.database) as session:
-        job = locked_job(session, job_id)
-        if job is None:
-            raise CarmlError(f"job {job_id} does not exist")
-        shard = next(s for s in job.shards if s.index == shard_index)
-        if JobStatus(shard.status).final:
-            return None
-        if JobStatus(job.status).final or job.cancel_requested:
-            shard.status, shard.finished_at = JobStatus.CANCELLED, utcnow()
-            settle(job)
-            return None
-        # This delivery's claim was committed but the answer was lost (the connection dropped during COMMIT): it is
-        # the same start, not another one, so it counts no attempt (three would fail a healthy shard).
-        if (shard.status, shard.worker_id, shard.started_at) == (JobStatus.RUNNING, worker_id, claimed_at):
-            return job, shard, _manifest_digest(session, job)
-        # The OOM killer takes the pool process, not the worker, which gives the shard back to the broker:
-        # without this, a shard that runs out of memory every time would be redelivered forever.
-        if gave_up_on(job, shard):
-            return None
-        # A redelivered shard starts over: what it reported before its worker died no longer counts.
-        shard.items_done = 0
-        job.progress_done = sum(s.items_done for s in job.shards)
-        shard.attempts += 1
-        shard.status, shard.worker_id, shard.started_at = JobStatus.RUNNING, worker_id, claimed_at
-        if job.status == JobStatus.QUEUED:
-            job.status, job.started_at = JobStatus.RUNNING, claimed_at
-        return job, shard, _manifest_digest(session, job)
-
-
-def _claim_first_delivery(
-    session: Any, job_id: str, shard_index: int, worker_id: str, claimed_at: datetime
-) -> tuple[Job, JobShard, str] | None:
-    """The common claim in two UPDATEs: the first delivery of the only shard of a job that is queued or running and
-    not being cancelled. None, with nothing changed, for anything else: `_claim` then reads the job and decides.
-
-    NB: this is every prediction's claim; the general one loads the job and its shards and flushes them, several
-    times the cost of its round trips. What it would do in this case is what these two statements do.
-    """
-    job = session.scalars(
-        update(Job)
-        .where(
-            Job.id == job_id,
-            Job.shard_count == 1,
-            Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
-            Job.cancel_requested.is_(False),
-        )
-        .values(
-            status=JobStatus.RUNNING,
-            started_at=case((Job.status == JobStatus.QUEUED, claimed_at), else_=Job.started_at),
-        )
-        .returning(Job)
-    ).one_or_none()  # the job's lock, taken first as everywhere
-    if job is None:
-        return None
-    shard = session.scalars(
-        update(JobShard)
-        .where(
-            JobShard.job_id == job_id,
-            JobShard.index == shard_index,
-            JobShard.status == JobStatus.QUEUED,
-            JobShard.attempts == 0,  # a redelivery may have to be given up on (`gave_up_on`): the general claim
-            JobShard.items_done == 0,
-        )
-        .values(status=JobStatus.RUNNING, worker_id=worker_id, started_at=claimed_at, attempts=1)
-        .returning(JobShard)
-    ).one_or_none()
-    if shard is None:
-        session.rollback()  # the job's status as it was
-        return None
-    set_committed_value(job, "shards", [shard])  # its only shard, as the job's readers expect it
-    return job, shard, _manifest_digest(session, job)
-
-
-def _manifest_digest(session: Any, job: Job) -> str:
-    """The SHA-256 the job's model manifest had when it was submitted ('' if its `models` row is gone)."""
-    recorded = (job.parameters or {}).get("manifest_sha256")
-    if recorded:
-        return str(recorded)
-    model = session.get(RegisteredModel, job.model_id)  # a job submitted before its parameters recorded it
-    return model.manifest_sha256 if model else ""
 
 
 class _ShardProgress:
@@ -214,7 +115,7 @@ class _ShardProgress:
 
 def run_shard(settings: Settings, job_id: str, shard_index: int, worker_id: str, models: ModelCache) -> str:
     """Run one shard and record everything it produced. Returns the shard's final status."""
-    claimed = _start(settings, job_id, shard_index, worker_id)
+    claimed = start_shard(settings, job_id, shard_index, worker_id)
     if claimed is None:
         return "skipped"
     job, shard, expected_digest = claimed

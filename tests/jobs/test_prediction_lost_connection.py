@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from carml.datasets.digits import load_digits_split
 from carml.db.models import JobStatus, Result
 from carml.db.session import session_scope
-from carml.jobs import execution
+from carml.jobs import claim, execution
 from carml.jobs.model_cache import ModelCache
 from carml.jobs.predictions import PredictionRequest, run_prediction, submit_prediction
 from carml.jobs.service import get_job
@@ -65,7 +65,7 @@ def test_a_prediction_rides_out_connections_ended_at_its_claim_and_its_final_wri
 
 def test_a_final_write_whose_commit_answer_was_lost_records_one_result(settings: Settings) -> None:
     job_id = _submit(settings)
-    claimed = execution._start(settings, job_id, 0, WORKER)
+    claimed = claim.start_shard(settings, job_id, 0, WORKER)
     assert claimed is not None
     job, _, digest = claimed
     with commit_answer_lost_once(settings.database, after="INSERT INTO results") as lost:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from carml.db.migrate import upgrade
 from carml.db.models import JobStatus
-from carml.jobs import execution
+from carml.jobs import claim, execution
 from carml.jobs.model_cache import ModelCache
 from carml.jobs.recovery import MAX_ATTEMPTS
 from carml.jobs.service import EvaluationRequest, get_job, submit_evaluation
@@ -22,7 +22,7 @@ def test_the_delivery_after_the_last_allowed_start_fails_the_job(tmp_path: Path)
     request = EvaluationRequest(model="digits-cnn", framework="onnxruntime", dataset="digits", limit=20)
     job_id = submit_evaluation(settings, request, lambda *_: None)
     for _ in range(MAX_ATTEMPTS):  # each delivery claims the shard, then its process is killed
-        assert execution._start(settings, job_id, 0, "cpu-test@host") is not None
+        assert claim.start_shard(settings, job_id, 0, "cpu-test@host") is not None
 
     assert execution.run_shard(settings, job_id, 0, "cpu-test@host", ModelCache()) == "skipped"
     job = get_job(settings, job_id)
@@ -37,7 +37,7 @@ def test_a_shard_started_fewer_times_runs_again(tmp_path: Path) -> None:
     request = EvaluationRequest(model="digits-cnn", framework="onnxruntime", dataset="digits", limit=20)
     job_id = submit_evaluation(settings, request, lambda *_: None)
     for _ in range(MAX_ATTEMPTS - 1):
-        execution._start(settings, job_id, 0, "cpu-test@host")
+        claim.start_shard(settings, job_id, 0, "cpu-test@host")
 
     assert execution.run_shard(settings, job_id, 0, "cpu-test@host", ModelCache()) == JobStatus.SUCCEEDED
     assert get_job(settings, job_id).result.items == 20

@@ -13,7 +13,7 @@ from sqlalchemy import text, update
 from carml.db.base import utcnow
 from carml.db.models import Job, JobShard, JobStatus
 from carml.db.session import session_scope
-from carml.jobs import execution
+from carml.jobs import claim, execution
 from carml.jobs.locking import lock_job
 from carml.jobs.recovery import MAX_ATTEMPTS
 from carml.jobs.service import EvaluationRequest, get_job, submit_evaluation
@@ -53,12 +53,12 @@ def test_a_progress_write_done_twice_counts_once(settings: Settings, job_id: str
 def test_a_claim_done_twice_by_one_delivery_counts_one_attempt(settings: Settings, job_id: str) -> None:
     claimed_at = utcnow()
     for _ in range(2):
-        claimed = execution._claim(settings, job_id, 0, WORKER, claimed_at)
+        claimed = claim.claim_shard(settings, job_id, 0, WORKER, claimed_at)
         assert claimed is not None and claimed[1].attempts == 1
     assert _counts(settings, job_id)[2] == [1, 0]
 
     with commit_answer_lost_once(settings.database) as lost:
-        claimed = execution._start(settings, job_id, 1, WORKER)
+        claimed = claim.start_shard(settings, job_id, 1, WORKER)
     assert lost == [True] and claimed is not None and claimed[1].attempts == 1
     assert _counts(settings, job_id)[2] == [1, 1]
 
@@ -68,17 +68,17 @@ def test_each_delivery_still_counts_and_a_retried_last_claim_is_not_given_up_on(
     execution._ShardProgress(settings, job_id, 0)._write(12)
     execution._ShardProgress(settings, job_id, 1)._write(7)
     for attempt in range(1, MAX_ATTEMPTS):  # redeliveries (its process died each time): each is an attempt
-        claimed = execution._start(settings, job_id, 0, WORKER)
+        claimed = claim.start_shard(settings, job_id, 0, WORKER)
         assert claimed is not None and claimed[1].attempts == attempt
     assert _counts(settings, job_id) == (7, [0, 7], [MAX_ATTEMPTS - 1, 0])
 
     with commit_answer_lost_once(settings.database):
-        claimed = execution._start(settings, job_id, 0, WORKER)  # the last allowed start, its answer lost
+        claimed = claim.start_shard(settings, job_id, 0, WORKER)  # the last allowed start, its answer lost
     assert claimed is not None and claimed[1].attempts == MAX_ATTEMPTS
     job = get_job(settings, job_id)
     assert job.status == JobStatus.RUNNING and job.shards[0].status == JobStatus.RUNNING and job.error is None
 
-    assert execution._start(settings, job_id, 0, WORKER) is None  # one more delivery: now it is given up on
+    assert claim.start_shard(settings, job_id, 0, WORKER) is None  # one more delivery: now it is given up on
     assert get_job(settings, job_id).status == JobStatus.FAILED
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from carml.db.migrate import upgrade
 from carml.db.models import Job, JobShard, JobStatus, Result
 from carml.db.session import session_scope
-from carml.jobs import execution
+from carml.jobs import claim, execution
 from carml.jobs.model_cache import ModelCache
 from carml.jobs.service import EvaluationRequest, JobRequestError, cancel_job, get_job, submit_evaluation
 from carml.jobs.workers import register_worker
@@ -110,7 +110,7 @@ def test_a_copy_that_lost_its_claim_records_nothing(settings, monkeypatch) -> No
 
     def redelivered_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
         # While the first copy ran, the broker handed the shard to another worker, which claimed it.
-        assert execution._start(settings, job_id, 0, "other@host") is not None
+        assert claim.start_shard(settings, job_id, 0, "other@host") is not None
         finish(*args, **kwargs)
 
     monkeypatch.setattr(execution, "finish_shard", redelivered_meanwhile)

@@ -4,28 +4,16 @@ manifest comes from PostgreSQL, its ONNX file and labels from S3. Removal waits 
 from __future__ import annotations
 
 import secrets
-import time
 from pathlib import Path
 
 from publishing.manifest_texts import s3_manifest_text
-from support import sign_in, unique_tag
+from support import sign_in, unique_tag, wait_for_api_job
 
-from carml.db.models import JobStatus
 from carml.jobs.workers import register_worker
 from carml.publishing import published_path
 from carml.runs import evaluate_model
 from carml.settings import load_settings
 from webapp import create_app
-
-
-def _wait(client, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json
-        if JobStatus(job["status"]).final:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
 
 
 def _evaluate(client, tag: str) -> str:
@@ -49,7 +37,7 @@ def test_a_published_model_on_s3_runs_on_a_worker_without_a_shared_disk(
     assert published.status_code == 201, published.json
     digest = published.json["manifest_sha256"]
 
-    job = _wait(publisher, _evaluate(publisher, tag))
+    job = wait_for_api_job(publisher, _evaluate(publisher, tag))
     assert job["status"] == "succeeded", job
     local = evaluate_model(settings, "digits-cnn", "digits", framework="onnxruntime")  # the same weights, on disk
     assert abs(job["result"]["top1"] - 0.98) < 0.01 and job["result"]["top1"] == local["top1"]

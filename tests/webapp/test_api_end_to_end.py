@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import numpy as np
-from support import MANIFESTS, sign_in, unique_tag
+from support import MANIFESTS, sign_in, unique_tag, wait_for_api_job
 
 from carml.datasets.digits import load_digits_split
-from carml.db.models import JobStatus
 from carml.runs import evaluate_model
 from carml.settings import load_settings
 from carml.zoo.digits_png import SCALE, encode_png_gray
 from webapp import create_app
 
 
-def _wait(client, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json
-        if JobStatus(job["status"]).final:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
-
-
 def _evaluate(client, dataset: str, tag: str) -> dict:
     body = {"kind": "evaluate", "model": "digits-cnn", "framework": "onnxruntime", "dataset": dataset}
     created = client.post("/api/v1/jobs", json={**body, "hardware_tag": tag})
     assert created.status_code == 201, created.json
-    job = _wait(client, created.json["id"])
+    job = wait_for_api_job(client, created.json["id"])
     assert job["status"] == "succeeded", job
     return job
 
@@ -64,7 +52,7 @@ def test_jobs_through_the_api_run_on_a_real_worker(service_env, start_worker) ->
         },
     )
     assert created.status_code == 201, created.json
-    predicted = _wait(client, created.json["id"])
+    predicted = wait_for_api_job(client, created.json["id"])
     assert predicted["status"] == "succeeded", predicted
     answer = predicted["result"]["predictions"][0]
     assert answer["outputs"]["logits"]["top_k"][0]["label"] == str(labels[5])
