@@ -272,14 +272,18 @@ class BenchService:
         timeout: float = 3600,
         poll_s: float = 0.05,
         long_poll_s: float | None = None,
+        confusion: str = "matrix",
     ) -> dict:
         """GET /api/v1/jobs/ID until the job is final; returns its summary (raises unless it succeeded).
 
         With `long_poll_s`, each GET asks the server to hold it until the job ends (`?wait=`), so the answer comes
         as the job ends and the client does not load a busy machine with rapid polls; else it polls every `poll_s`.
+        `confusion`: how the result shows its confusion matrix (`?confusion=`: matrix, cells or none).
         """
         deadline = time.monotonic() + timeout
-        params = {"wait": long_poll_s} if long_poll_s else None
+        params: dict[str, Any] = {"confusion": confusion}
+        if long_poll_s:
+            params["wait"] = long_poll_s
         while True:
             response = session.get(
                 f"{self.base_url}/api/v1/jobs/{job_id}", params=params, timeout=60 + (long_poll_s or 0)

@@ -9,7 +9,8 @@ size and compute threads, two ways:
   memory beforehand: the raw loop's best case) to the last batch's scores, the model already loaded;
 - service: `POST /api/v1/jobs` (an evaluation) to `carml web`, through the broker to one `carml worker`,
   which writes predictions to the object store and results to the database; timed from the submit request to
-  the long poll (`GET /api/v1/jobs/ID?wait=60`) that returns the job final, as a user sees it. The worker has
+  the long poll (`GET /api/v1/jobs/ID?wait=60&confusion=cells`) that returns the job final, as a user sees it
+  (the confusion matrix as its non-zero cells, `--confusion matrix` for all million of them). The worker has
   run one small job on each dataset first, so the model is loaded (cold loads are the cold/warm benchmark's
   business). The job's own reported throughput (timed batches only) and per-stage medians are recorded too.
 
@@ -61,6 +62,13 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="Keep the model and datasets here (reused when present).")
     parser.add_argument(
         "--poll-s", type=float, default=0.0, help="Poll the job every S seconds instead of long polls (?wait=60)."
+    )
+    parser.add_argument(
+        "--confusion",
+        choices=("cells", "matrix", "none"),
+        default="cells",
+        help="How the answer shows the 1,000-class confusion matrix (?confusion=; default cells, its non-zero "
+        "cells: the full matrix is a million cells, ~3 MB of JSON to build and parse).",
     )
     parser.add_argument("--tiny", action="store_true", help="A few seconds' run: " + str(TINY))
     parser.add_argument("--out", type=Path, default=default_out(NAME))
@@ -126,8 +134,8 @@ class Bench:
     def wait(self, job_id: str) -> dict[str, Any]:
         """The job's summary once final: by long polls (`?wait=`), or polls every `--poll-s` when it is set."""
         if self.args.poll_s > 0:
-            return self.service.wait(self.session, job_id, poll_s=self.args.poll_s)
-        return self.service.wait(self.session, job_id, long_poll_s=LONG_POLL_S)
+            return self.service.wait(self.session, job_id, poll_s=self.args.poll_s, confusion=self.args.confusion)
+        return self.service.wait(self.session, job_id, long_poll_s=LONG_POLL_S, confusion=self.args.confusion)
 
     def through_service(self, form: str, limit: int | None = None) -> dict[str, Any]:
         started = time.perf_counter()
@@ -194,6 +202,7 @@ def main() -> None:
             "encoded",
             "backend",
             "poll_s",
+            "confusion",
             "tiny",
         )
     }

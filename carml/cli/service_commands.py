@@ -10,9 +10,18 @@ from carml.cli.output import percent, print_json, print_table
 from carml.cli.scenarios import print_scenario_outcome
 from carml.db.migrate import require_current
 from carml.db.models import JobStatus
+from carml.evaluation.partial import CONFUSION_VIEWS
 from carml.jobs.job_events import ended_job, wait_for_job_end
 from carml.jobs.service import cancel_job, get_job, job_summary, list_jobs
 from carml.settings import Settings, load_settings
+
+CONFUSION_OPTION = click.option(
+    "--confusion",
+    type=click.Choice(CONFUSION_VIEWS),
+    default="matrix",
+    show_default=True,
+    help="With --json, the confusion matrix: in full, as its non-zero cells [true, predicted, count], or none.",
+)
 
 
 @click.command("worker")
@@ -63,14 +72,21 @@ def worker_command(hardware: str, concurrency: int, threads: int | None, logleve
 @click.option("--owner", help="Only this user's jobs (default: everyone's; the CLI is trusted with the database).")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@CONFUSION_OPTION
 def jobs_command(
-    status: str | None, model: str | None, hardware_tag: str | None, owner: str | None, limit: int, as_json: bool
+    status: str | None,
+    model: str | None,
+    hardware_tag: str | None,
+    owner: str | None,
+    limit: int,
+    as_json: bool,
+    confusion: str,
 ) -> None:
     """List jobs, newest first."""
     settings = load_settings()
     require_current(settings.database)
     found = list_jobs(settings, status=status, model=model, hardware_tag=hardware_tag, owner=owner, limit=limit)
-    jobs = [job_summary(j) for j in found]
+    jobs = [job_summary(j, confusion if as_json else "none") for j in found]  # the table shows no matrix
     if as_json:
         print_json(jobs)
         return
@@ -97,11 +113,12 @@ def jobs_command(
 @click.command("job")
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True)
-def job_command(job_id: str, as_json: bool) -> None:
+@CONFUSION_OPTION
+def job_command(job_id: str, as_json: bool, confusion: str) -> None:
     """Show one job and its result."""
     settings = load_settings()
     require_current(settings.database)
-    summary = job_summary(get_job(settings, job_id))
+    summary = job_summary(get_job(settings, job_id), confusion)
     if as_json:
         print_json(summary)
     else:

@@ -49,9 +49,13 @@ class ClassificationMetrics:
             self.confusion[true_class, predicted] += 1
         return predicted
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, confusion: str = "matrix") -> dict[str, Any]:
+        """Top-1, top-5, per-class figures and the confusion matrix: in full as `confusion_matrix`, or with
+        `confusion="cells"` as its non-zero cells under `confusion` (`confusion_cells`), which a
+        1,000-class model's million cells need not be turned into Python lists for."""
+        shown = self._confusion_shown(confusion)
         if self.count == 0:
-            return {"top1": None, "top5": None, "per_class": [], "confusion_matrix": self.confusion.tolist()}
+            return {"top1": None, "top5": None, "per_class": [], **shown}
         correct = np.diag(self.confusion)
         predicted_totals = self.confusion.sum(axis=0)
         true_totals = self.confusion.sum(axis=1)
@@ -69,5 +73,16 @@ class ClassificationMetrics:
             # With fewer than five classes every answer is in the top five; report it as such.
             "top5": float(self.top5_hits / self.count),
             "per_class": per_class,
-            "confusion_matrix": self.confusion.tolist(),
+            **shown,
         }
+
+    def _confusion_shown(self, confusion: str) -> dict[str, Any]:
+        if confusion == "cells":
+            return {"confusion": confusion_cells(self.confusion)}
+        return {"confusion_matrix": self.confusion.tolist()}
+
+
+def confusion_cells(counts: np.ndarray) -> dict[str, Any]:
+    """{"classes": n, "cells": [[true, predicted, count], ...]} for the non-zero cells of an n x n matrix."""
+    rows, columns = np.nonzero(counts)
+    return {"classes": len(counts), "cells": np.stack([rows, columns, counts[rows, columns]], axis=1).tolist()}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from carml.evaluation.metrics import ClassificationMetrics
+from carml.evaluation.metrics import ClassificationMetrics, confusion_cells
 from carml.evaluation.timing import latency_summary
 
 STAGES = ("load", "preprocess", "predict", "postprocess")
@@ -70,8 +70,7 @@ class EvaluationPartial:
 def sparse_confusion(matrix: list[list[int]] | np.ndarray) -> dict[str, Any]:
     """{"classes": n, "cells": [[true, predicted, count], ...]} for the non-zero cells of an n x n matrix."""
     counts = np.asarray(matrix, dtype=np.int64).reshape(len(matrix), len(matrix))  # no copy of an int64 array
-    rows, columns = np.nonzero(counts)
-    return {"classes": len(counts), "cells": np.stack([rows, columns, counts[rows, columns]], axis=1).tolist()}
+    return confusion_cells(counts)
 
 
 def dense_confusion(sparse: dict[str, Any]) -> np.ndarray:
@@ -83,27 +82,53 @@ def dense_confusion(sparse: dict[str, Any]) -> np.ndarray:
 
 
 def stored_metrics(summary: dict[str, Any]) -> dict[str, Any]:
-    """A summary's per-class figures as a job's result keeps them: the confusion matrix as its non-zero cells."""
+    """A summary's per-class figures as a job's result keeps them: the confusion matrix as its non-zero cells (a
+    `summarize(..., confusion="cells")` has them already)."""
     kept = {k: summary[k] for k in ("labels", "per_class", "warmup", "timed_items")}
-    return {**kept, "confusion": sparse_confusion(summary["confusion_matrix"])}
+    cells = summary["confusion"] if "confusion" in summary else sparse_confusion(summary["confusion_matrix"])
+    return {**kept, "confusion": cells}
 
 
-def readable_metrics(metrics: dict[str, Any] | None) -> dict[str, Any]:
-    """A result's stored metrics with `confusion_matrix` as the full matrix, as the API and the pages show it
-    (older results stored it that way already)."""
+#: How a result's confusion matrix is shown: in full (`confusion_matrix`, n x n), as its non-zero cells
+#: (`confusion`, as `sparse_confusion` gives them), or not at all. A 1,000-class model's full matrix is a million
+#: cells, ~3 MB of JSON, where its cells are as many as the items evaluated at most.
+CONFUSION_VIEWS = ("matrix", "cells", "none")
+
+
+def readable_metrics(metrics: dict[str, Any] | None, confusion: str = "matrix") -> dict[str, Any]:
+    """A result's stored metrics with the confusion matrix shown as `confusion` asks (`CONFUSION_VIEWS`): by
+    default `confusion_matrix`, the full matrix, as the pages show it (older results stored it that way already)."""
     shown = dict(metrics or {})
-    if "confusion" in shown:
-        shown["confusion_matrix"] = dense_confusion(shown.pop("confusion")).tolist()
-    return shown
+    if "confusion" not in shown and "confusion_matrix" not in shown:
+        return shown  # a prediction's, or a result without classification metrics
+    if confusion == "matrix":
+        if "confusion" in shown:
+            shown["confusion_matrix"] = dense_confusion(shown.pop("confusion")).tolist()
+        return shown
+    # In place of the stored key, so that the other keys keep their order.
+    return {
+        ("confusion" if key in ("confusion", "confusion_matrix") else key): _cells(key, value)
+        for key, value in shown.items()
+        if confusion == "cells" or key not in ("confusion", "confusion_matrix")
+    }
 
 
-def summarize(partials: Sequence[EvaluationPartial]) -> dict[str, Any]:
-    """Accuracy, latency and throughput of one or more partials as if they were a single run."""
+def _cells(key: str, value: Any) -> Any:
+    if key == "confusion_matrix":
+        return sparse_confusion(value)
+    if key == "confusion":  # as stored; a JSON column may have reordered its keys
+        return {"classes": value["classes"], "cells": value["cells"]}
+    return value
+
+
+def summarize(partials: Sequence[EvaluationPartial], confusion: str = "matrix") -> dict[str, Any]:
+    """Accuracy, latency and throughput of one or more partials as if they were a single run; the confusion
+    matrix in full (`confusion_matrix`), or as its non-zero cells (`confusion`) with `confusion="cells"`."""
     first = partials[0]
-    confusion = np.sum([np.asarray(p.confusion, dtype=np.int64) for p in partials], axis=0)
+    counts = np.sum([np.asarray(p.confusion, dtype=np.int64) for p in partials], axis=0)
     metrics = ClassificationMetrics.from_counts(
-        first.labels, confusion, sum(p.top5_hits for p in partials), sum(p.classified for p in partials)
-    ).summary()
+        first.labels, counts, sum(p.top5_hits for p in partials), sum(p.classified for p in partials)
+    ).summary(confusion)
     timed = [row for p in partials for row in p.timed_batches()]
     stages = {stage: latency_summary([row[stage] for row in timed]) for stage in STAGES}
     windows = [p.timed_window for p in partials if p.timed_window is not None]
@@ -120,7 +145,7 @@ def summarize(partials: Sequence[EvaluationPartial]) -> dict[str, Any]:
         "top5": metrics["top5"],
         "labels": first.labels,
         "per_class": metrics["per_class"],
-        "confusion_matrix": metrics["confusion_matrix"],
+        **{key: metrics[key] for key in ("confusion_matrix", "confusion") if key in metrics},
         "latency_ms": stages["predict"],
         "stages_ms": stages,
         "throughput_items_per_s": timed_items / span if span > 0 and timed_items else None,

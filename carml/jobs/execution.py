@@ -276,7 +276,7 @@ def finish_shard(
 
 def _merge(session: Any, job: Job) -> None:
     shards = sorted(job.shards, key=lambda s: s.index)
-    summary = summarize([EvaluationPartial.from_json(s.partial["partial"]) for s in shards])
+    summary = summarize([EvaluationPartial.from_json(s.partial["partial"]) for s in shards], confusion="cells")
     outcome = shards[0].partial["partial"].get("scenario")  # a performance scenario (one shard)
     summary.update(scenario_summary(outcome))
     record = dict(shards[0].partial["record"])

@@ -346,8 +346,9 @@ def enqueue_shards(settings: Settings, job_id: str, shard_count: int, hardware_t
         raise JobRequestError(f"{reason} (is the broker at {settings.broker} running?)", status=503) from None
 
 
-def job_summary(job: Job) -> dict[str, Any]:
-    """A job as JSON: routing, status, progress, and its result when there is one."""
+def job_summary(job: Job, confusion: str = "matrix") -> dict[str, Any]:
+    """A job as JSON: routing, status, progress, and its result when there is one, its confusion matrix shown as
+    `confusion` asks (`CONFUSION_VIEWS`)."""
     summary: dict[str, Any] = {
         "id": job.id,
         "kind": job.kind,
@@ -385,7 +386,7 @@ def job_summary(job: Job) -> dict[str, Any]:
             "joules_per_item": result.joules_per_item,
             "cost_per_1000_items": result.cost_per_1000_items,
             "price_per_hour": job.price_per_hour,
-            **readable_metrics(result.metrics),
+            **readable_metrics(result.metrics, confusion),
             "reproducibility": result.reproducibility,
             # A performance scenario's verdict (null for an accuracy pass); latency_ms stays the predict stage.
             "scenario_outcome": result.scenario_outcome,

@@ -80,3 +80,30 @@ def test_metrics_rank_like_a_full_sort_with_ties() -> None:
     scores[[10, 20, 30]] = 1.0  # a three-way tie at the top: the lowest index is the answer
     assert metrics.add(20, scores) == 10
     assert metrics.top5_hits == 1 and metrics.confusion[20, 10] == 1
+
+
+def test_a_result_shows_its_confusion_as_cells_or_not_at_all_in_place() -> None:
+    summary = summarize([_partial(1000, {(1, 2): 3, (4, 4): 1})])
+    kept = json.loads(json.dumps(stored_metrics(summary)))
+    kept = {"confusion": {"cells": kept["confusion"]["cells"], "classes": 1000}, "labels": kept["labels"]}  # as JSONB
+    cells = readable_metrics(kept, "cells")
+    assert list(cells) == ["confusion", "labels"]  # where the stored key was
+    assert json.dumps(cells["confusion"]) == '{"classes": 1000, "cells": [[1, 2, 3], [4, 4, 1]]}'
+    assert readable_metrics(kept, "none") == {"labels": kept["labels"]}
+    older = {"labels": ["a", "b"], "confusion_matrix": [[1, 0], [0, 2]], "per_class": []}
+    assert readable_metrics(older, "cells") == {
+        "labels": ["a", "b"],
+        "confusion": {"classes": 2, "cells": [[0, 0, 1], [1, 1, 2]]},
+        "per_class": [],
+    }
+    assert readable_metrics(older, "none") == {"labels": ["a", "b"], "per_class": []}
+    assert readable_metrics({"predictions": []}, "cells") == {"predictions": []}
+
+
+def test_a_merge_straight_to_cells_stores_what_the_full_matrix_would() -> None:
+    shards = [_partial(1000, {(3, 3): 5, (3, 7): 1}), _partial(1000, {(3, 3): 2, (999, 0): 4})]
+    as_cells = summarize(shards, confusion="cells")
+    assert "confusion_matrix" not in as_cells
+    assert as_cells["confusion"] == {"classes": 1000, "cells": [[3, 3, 7], [3, 7, 1], [999, 0, 4]]}
+    assert stored_metrics(as_cells) == stored_metrics(summarize(shards))
+    assert list(as_cells) == [k if k != "confusion_matrix" else "confusion" for k in summarize(shards)]

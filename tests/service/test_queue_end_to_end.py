@@ -179,6 +179,15 @@ def test_cli_lists_and_shows_jobs(service_env, start_worker, run_cli, monkeypatc
     code, out, _ = run_cli("jobs", "--hardware", tag, "--json")
     assert code == 0 and [j["id"] for j in json.loads(out)] == [job_id]
     assert json.loads(out)[0]["result"]["items"] == 50
+    matrix = json.loads(out)[0]["result"]["confusion_matrix"]
+    code, out, _ = run_cli("job", job_id, "--json", "--confusion", "cells")
+    cells = json.loads(out)["result"]["confusion"]
+    assert code == 0 and cells["classes"] == len(matrix) == 10 and "confusion_matrix" not in json.loads(out)["result"]
+    assert {(t, p): n for t, p, n in cells["cells"]} == {
+        (t, p): n for t, r in enumerate(matrix) for p, n in enumerate(r) if n
+    }
+    code, out, _ = run_cli("jobs", "--hardware", tag, "--json", "--confusion", "none")
+    assert code == 0 and {"confusion", "confusion_matrix"}.isdisjoint(json.loads(out)[0]["result"])
     code, out, _ = run_cli("job", job_id)
     assert code == 0 and "succeeded" in out and "top-1" in out
     code, _, err = run_cli("cancel", job_id)

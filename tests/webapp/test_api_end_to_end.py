@@ -24,6 +24,27 @@ def _evaluate(client, dataset: str, tag: str) -> dict:
     return job
 
 
+def _assert_confusion_views(client, job: dict) -> None:
+    """`?confusion=cells` shows the matrix's non-zero cells, `none` leaves it out, on every read of a result."""
+    matrix = job["result"]["confusion_matrix"]
+    nonzero = [[true, predicted, n] for true, row in enumerate(matrix) for predicted, n in enumerate(row) if n]
+    cells = {"classes": len(matrix), "cells": nonzero}
+    for path in (f"/api/v1/jobs/{job['id']}", f"/api/v1/results/{job['id']}", "/api/v1/jobs"):
+        for view, expected in (("cells", cells), ("none", None)):
+            answer = client.get(path, query_string={"confusion": view})
+            assert answer.status_code == 200, answer.json
+            shown = answer.json["jobs"][0]["result"] if path == "/api/v1/jobs" else answer.json
+            shown = shown.get("result", shown)
+            assert "confusion_matrix" not in shown and shown.get("confusion") == expected
+            assert shown["top1"] == job["result"]["top1"] and len(shown["per_class"]) == 10
+    refused = client.get(f"/api/v1/jobs/{job['id']}", query_string={"confusion": "dense"})
+    assert refused.status_code == 400 and refused.json["error"]["field"] == "confusion"
+    body = {"kind": "evaluate", "model": "digits-cnn", "framework": "onnxruntime", "dataset": "digits-png"}
+    waited = client.post("/api/v1/jobs?confusion=cells", json={**body, "hardware_tag": job["hardware_tag"], "wait": 60})
+    assert waited.status_code == 201 and waited.json["status"] == "succeeded", waited.json
+    assert waited.json["result"]["confusion"] == cells and "confusion_matrix" not in waited.json["result"]
+
+
 def test_jobs_through_the_api_run_on_a_real_worker(service_env, start_worker) -> None:
     tag = unique_tag("cpu")
     start_worker(service_env, tag)
@@ -34,6 +55,7 @@ def test_jobs_through_the_api_run_on_a_real_worker(service_env, start_worker) ->
     local = evaluate_model(settings, "digits-cnn", "digits-png", framework="onnxruntime")
     assert job["result"]["top1"] == local["top1"] and job["result"]["items"] == 360
     assert job["progress"] == {"done": 360, "total": 360}
+    _assert_confusion_views(client, job)
     outputs = client.get(f"/api/v1/results/{job['id']}/outputs")
     assert outputs.status_code == 200 and outputs.mimetype == "application/x-ndjson"
     lines = outputs.get_data(as_text=True).splitlines()

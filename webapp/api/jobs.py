@@ -26,6 +26,7 @@ from webapp.api.params import (
     HARDWARE_TAG,
     MAX_INT,
     NAME,
+    confusion_text,
     file_name,
     integer,
     integer_text,
@@ -65,21 +66,23 @@ def _kind(values: dict[str, Any], expected: str, other: str) -> None:
         raise ApiError(f"kind must be 'evaluate' (JSON) or 'predict' (multipart/form-data), got {kind!r}", field="kind")
 
 
-def _summary_once_ended(job_id: str, wait_s: int | None) -> dict[str, Any]:
+def _summary_once_ended(job_id: str, wait_s: int | None, confusion: str) -> dict[str, Any]:
     """The job's summary once it has ended, or once `wait_s` (capped by CARML_API_MAX_WAIT_S) has passed; at once
-    while this process already has CARML_API_MAX_WAITING requests waiting."""
+    while this process already has CARML_API_MAX_WAITING requests waiting. `confusion`: see `confusion_text`."""
     limit = min(wait_s or 0, settings().api_max_wait_s)
     found: list[dict[str, Any]] = []
 
     def has_ended() -> bool:
         ended, job = ended_job(settings(), job_id)
-        found[:] = [job_summary(job)] if ended and job is not None else []
+        found[:] = [job_summary(job, confusion)] if ended and job is not None else []
         return ended
 
     def announced(summary: dict[str, Any]) -> bool:
         """The summary the job's end was announced with: as the read would find it, without the read."""
         if summary.get("id") != job_id or summary.get("status") not in FINAL_STATUSES:
             return False
+        if confusion != "matrix" and "confusion_matrix" in (summary.get("result") or {}):
+            return False  # announced as the default shows it: read it as asked
         found[:] = [summary]
         return True
 
@@ -87,7 +90,7 @@ def _summary_once_ended(job_id: str, wait_s: int | None) -> dict[str, Any]:
         with waiting_requests.slot(settings().api_max_waiting) as may_wait:
             if may_wait and wait_for_job_end(settings(), job_id, limit, has_ended, announced) and found:
                 return found[0]  # from the read that saw the end, or the announcement: no second read
-    return job_summary(get_job(settings(), job_id))
+    return job_summary(get_job(settings(), job_id), confusion)
 
 
 def _submit_evaluation() -> tuple[str, int | None]:
@@ -143,14 +146,16 @@ def _submit_prediction() -> tuple[str, int | None]:
 @blueprint.post("/jobs")
 def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     """An evaluation (JSON body) or a prediction (multipart with files); 201 with the job, as it is when it ended if
-    the request asked to `wait` (seconds) and it ended within them."""
+    the request asked to `wait` (seconds) and it ended within them. The query string may say how to show the
+    result's confusion matrix (`confusion`)."""
+    confusion = confusion_text(single_values(request.args, ("confusion",)))
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         job_id, wait_s = _submit_prediction()  # a urlencoded form has no files: it gets the 400 saying so
     elif request.is_json:
         job_id, wait_s = _submit_evaluation()
     else:
         raise ApiError("send evaluate jobs as application/json, predict jobs as multipart/form-data", status=415)
-    summary = _summary_once_ended(job_id, wait_s)
+    summary = _summary_once_ended(job_id, wait_s, confusion)
     return summary, 201, {"Location": url_for("jobs.get_job_route", job_id=job_id)}
 
 
@@ -158,7 +163,7 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
 def list_jobs_route() -> dict[str, Any]:
     """The caller's jobs (an admin's: everyone's, or one owner's) newest first, filtered by status, model and
     hardware tag; paged by limit and offset."""
-    query = single_values(request.args, LIST_FILTERS)
+    query = single_values(request.args, (*LIST_FILTERS, "confusion"))
     status = query.get("status")
     if status is not None and status not in {s.value for s in JobStatus}:
         raise ApiError(f"status must be one of {', '.join(s.value for s in JobStatus)}", field="status")
@@ -174,18 +179,20 @@ def list_jobs_route() -> dict[str, Any]:
         limit=limit,
         offset=offset,
     )
-    return {"jobs": [job_summary(j) for j in jobs], "limit": limit, "offset": offset}
+    confusion = confusion_text(query)
+    return {"jobs": [job_summary(j, confusion) for j in jobs], "limit": limit, "offset": offset}
 
 
 @blueprint.get("/jobs/<job_id>")
 def get_job_route(job_id: str) -> dict[str, Any]:
     """The job now, or with `wait` (seconds) once it has ended, if it ends within them (a long poll)."""
-    query = single_values(request.args, ("wait",))
+    query = single_values(request.args, ("wait", "confusion"))
     wait_s = integer_text(query, "wait", minimum=0, maximum=MAX_WAIT_S)
+    confusion = confusion_text(query)
     job = owned_job(job_id_param(job_id))  # the caller's own job (or any, for an admin), else a 404
     if not wait_s or JobStatus(job.status).final:
-        return job_summary(job)
-    return _summary_once_ended(job.id, wait_s)
+        return job_summary(job, confusion)
+    return _summary_once_ended(job.id, wait_s, confusion)
 
 
 @blueprint.post("/jobs/<job_id>/cancel")

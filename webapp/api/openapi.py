@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint
 
 from carml.db.models import JobStatus
+from carml.evaluation.partial import CONFUSION_VIEWS
 from webapp.api import API_PREFIX
 from webapp.api.openapi_models import model_publishing_schemas, publish_operation, remove_operation
 from webapp.api.openapi_reports import report_paths, report_schemas
@@ -51,6 +52,14 @@ def _param(name: str, where: str, schema: Schema, description: str, required: bo
 _LOCATION = {"Location": {"description": "Where the new resource is.", "schema": STRING}}
 _JOB_ID = _param("job_id", "path", STRING, "The job's id.")
 _NAME = _param("name", "path", STRING, "The name.")
+_CONFUSION = _param(
+    "confusion",
+    "query",
+    {"enum": list(CONFUSION_VIEWS), "default": "matrix"},
+    "How an evaluation's confusion matrix is shown: `matrix`, in full as `confusion_matrix` (n x n); `cells`, as "
+    '`confusion`, {"classes": n, "cells": [[true, predicted, count], ...]} for its non-zero cells (compact for '
+    "many classes); `none`, left out.",
+)
 
 
 def _paths() -> dict[str, Any]:
@@ -66,6 +75,7 @@ def _paths() -> dict[str, Any]:
         _param("owner", "query", STRING, "Only jobs of this owner."),
         _param("limit", "query", {**INTEGER, "minimum": 1, "maximum": 500, "default": 50}, "Page size."),
         _param("offset", "query", {**INTEGER, "minimum": 0, "default": 0}, "Jobs to skip."),
+        _CONFUSION,
     ]
     return {
         "/health": {
@@ -144,6 +154,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "Submit an evaluation (JSON) or a prediction (multipart with files)",
                 "operationId": "createJob",
+                "parameters": [_CONFUSION],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -167,7 +178,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "One job: status, progress, and its result once there is one",
                 "operationId": "getJob",
-                "parameters": [_JOB_ID, _param("wait", "query", WAIT, WAIT["description"])],
+                "parameters": [_JOB_ID, _param("wait", "query", WAIT, WAIT["description"]), _CONFUSION],
                 "responses": _responses("200", ref("Job"), "The job.", "404"),
             }
         },
@@ -236,7 +247,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "A finished job's result",
                 "operationId": "getResult",
-                "parameters": [_JOB_ID],
+                "parameters": [_JOB_ID, _CONFUSION],
                 "responses": _responses("200", ref("JobResult"), "The result.", "404"),
             }
         },

@@ -148,30 +148,42 @@ _HARDWARE_METRICS = nullable(
     description="Sampled while the shards ran (NVML on GPUs); null for prediction jobs.",
 )
 
+_COUNTS = {"type": "array", "items": INTEGER}
+_CONFUSION_CELLS = obj(
+    {"classes": INTEGER, "cells": {"type": "array", "items": {**_COUNTS, "minItems": 3, "maxItems": 3}}},
+    description="The confusion matrix's non-zero cells, each [true class, predicted class, count] (`confusion=cells`).",
+)
+
+_RESULT_PROPERTIES: Schema = {
+    "items": INTEGER,
+    "errors": INTEGER,
+    "error_items": {"type": "array"},
+    "top1": nullable("number"),
+    "top5": nullable("number"),
+    "latency_ms": ANY_OBJECT,
+    "stages_ms": ANY_OBJECT,
+    "throughput_items_per_s": nullable("number"),
+    "model_load_ms": nullable("number"),
+    "hardware_metrics": _HARDWARE_METRICS,
+    "energy_joules": nullable("number", description="GPU energy over the timed batches (warm-up excluded)."),
+    "joules_per_item": nullable("number", description="energy_joules per timed item."),
+    "cost_per_1000_items": nullable(
+        "number", description="price_per_hour for each shard's timed time, per 1,000 timed items."
+    ),
+    "price_per_hour": nullable("number", description="The hardware tag's price when the job was submitted."),
+    "reproducibility": ANY_OBJECT,
+    **SCENARIO_RESULT_PROPERTIES,
+}
 _RESULT = obj(
     {
-        "items": INTEGER,
-        "errors": INTEGER,
-        "error_items": {"type": "array"},
-        "top1": nullable("number"),
-        "top5": nullable("number"),
-        "latency_ms": ANY_OBJECT,
-        "stages_ms": ANY_OBJECT,
-        "throughput_items_per_s": nullable("number"),
-        "model_load_ms": nullable("number"),
-        "hardware_metrics": _HARDWARE_METRICS,
-        "energy_joules": nullable("number", description="GPU energy over the timed batches (warm-up excluded)."),
-        "joules_per_item": nullable("number", description="energy_joules per timed item."),
-        "cost_per_1000_items": nullable(
-            "number", description="price_per_hour for each shard's timed time, per 1,000 timed items."
-        ),
-        "price_per_hour": nullable("number", description="The hardware tag's price when the job was submitted."),
-        "reproducibility": ANY_OBJECT,
-        **SCENARIO_RESULT_PROPERTIES,
+        **_RESULT_PROPERTIES,
+        "confusion_matrix": {"type": "array", "items": _COUNTS, "description": "Counts, [true class][predicted]."},
+        "confusion": _CONFUSION_CELLS,
     },
+    required=list(_RESULT_PROPERTIES),
     additionalProperties=True,
-    description="Evaluations add labels, per_class, confusion_matrix, warmup and timed_items; "
-    "predictions add predictions.",
+    description="Evaluations add labels, per_class, warmup, timed_items and the confusion matrix (confusion_matrix, "
+    "or confusion as the `confusion` query parameter asks); predictions add predictions.",
 )
 
 _JOB = obj(

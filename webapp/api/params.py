@@ -10,6 +10,7 @@ from typing import Any
 from flask import request
 from werkzeug.datastructures import MultiDict
 
+from carml.evaluation.partial import CONFUSION_VIEWS
 from carml.manifest.common import NAME_PATTERN
 from webapp.api.errors import ApiError
 
@@ -137,6 +138,15 @@ def boolean_text(values: Mapping[str, str], name: str) -> bool | None:
     if lowered not in ("true", "false", "1", "0"):
         raise ApiError(f"{name} must be true or false, got {value!r}", field=name)
     return lowered in ("true", "1")
+
+
+def confusion_text(values: Mapping[str, str]) -> str:
+    """`confusion` in a query string: how a result's confusion matrix is shown (`CONFUSION_VIEWS`); `matrix`
+    when absent."""
+    value = values.get("confusion") or "matrix"
+    if value not in CONFUSION_VIEWS:
+        raise ApiError(f"confusion must be one of {', '.join(CONFUSION_VIEWS)}, got {value[:40]!r}", field="confusion")
+    return value
 
 
 def _in_range(name: str, value: int, minimum: int, maximum: int) -> int:

@@ -15,7 +15,7 @@ from carml.jobs.service import job_summary
 from carml.storage import ObjectStore, open_object_store
 from webapp.api.access import owned_job
 from webapp.api.errors import ApiError
-from webapp.api.params import job_id_param, single_values
+from webapp.api.params import confusion_text, job_id_param, single_values
 from webapp.context import settings
 
 blueprint = Blueprint("results", __name__)
@@ -31,9 +31,9 @@ def _not_yet(job: Job, what: str) -> ApiError:
 @blueprint.get("/results/<job_id>")
 def get_result(job_id: str) -> dict[str, Any]:
     """The job's merged result (accuracy, latency, throughput, reproducibility record)."""
-    single_values(request.args, ())
+    confusion = confusion_text(single_values(request.args, ("confusion",)))
     job = owned_job(job_id_param(job_id))
-    summary = job_summary(job)
+    summary = job_summary(job, confusion)
     if "result" not in summary:
         raise _not_yet(job, "result yet")
     return {"job_id": job.id, "kind": job.kind, "status": job.status, **summary["result"]}
