@@ -4,12 +4,13 @@ Where inputs and answers are kept (the job's rows, or the object store for big i
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Insert, Update, bindparam, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from carml.db.base import set_columns, utcnow
@@ -242,34 +243,56 @@ def _record_prediction(
     # NB: plain statements, not the ORM's load-and-flush of the job and its shard: this is on every prediction's
     # path. The job's row first (its lock, as everywhere); the shard is only written if this copy still owns it
     # (`owns_shard`), and when it does not, the job's row is left as it was.
-    ended = {"status": JobStatus.SUCCEEDED, "finished_at": ended_at, "shards_finished": 1}
+    end_job, end_shard, insert_result = _final_statements()
+    values = {
+        "p_job": job_id,
+        "p_at": ended_at,
+        "p_done": len(answers),
+        "p_attempt": attempt,
+        "p_hit": cached.hit,
+        "p_load_ms": cached.load_ms,
+    }
     with session_scope(settings.database) as session:
-        job = session.scalars(
-            update(Job).where(Job.id == job_id).values(**ended, progress_done=len(answers)).returning(Job)
-        ).one_or_none()
-        owned = session.execute(
-            update(JobShard)
-            .where(
-                JobShard.job_id == job_id,
-                JobShard.index == 0,
-                JobShard.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
-                JobShard.attempts == attempt,
-            )
-            .values(
-                status=JobStatus.SUCCEEDED,
-                finished_at=ended_at,
-                items_done=len(answers),
-                model_cache_hit=cached.hit,
-                model_load_ms=cached.load_ms,
-            ),
-            execution_options={"synchronize_session": False},
-        )
+        job = session.scalars(end_job, values).one_or_none()
+        owned = session.execute(end_shard, values)
         if job is None or owned.rowcount != 1:
             session.rollback()
             return None
         # NB: the result row as stored (RETURNING), not `result`: the database keeps JSON in its own key order and
         # number forms, and the announced summary must be what a read of the job returns.
-        stored = session.scalars(insert(Result).values(**set_columns(result)).returning(Result)).one()
+        stored = session.scalars(insert_result, set_columns(result)).one()
         trace.save(session, timings)
     set_committed_value(job, "result", stored)
     return job_summary(job)
+
+
+@functools.cache
+def _final_statements() -> tuple[Update, Update, Insert]:
+    """`_record_prediction`'s statements, built once with parameters: building them costs about as much as their
+    round trips, and they run for every prediction. Nothing to synchronize: the session holds nothing else."""
+    ended_at = bindparam("p_at", type_=Job.finished_at.type)
+    end_job = (
+        update(Job)
+        .where(Job.id == bindparam("p_job"))
+        .values(status=JobStatus.SUCCEEDED, finished_at=ended_at, shards_finished=1, progress_done=bindparam("p_done"))
+        .returning(Job)
+        .execution_options(synchronize_session=False)
+    )
+    end_shard = (
+        update(JobShard)
+        .where(
+            JobShard.job_id == bindparam("p_job"),
+            JobShard.index == 0,
+            JobShard.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+            JobShard.attempts == bindparam("p_attempt"),
+        )
+        .values(
+            status=JobStatus.SUCCEEDED,
+            finished_at=ended_at,
+            items_done=bindparam("p_done"),
+            model_cache_hit=bindparam("p_hit"),
+            model_load_ms=bindparam("p_load_ms"),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return end_job, end_shard, insert(Result).returning(Result)
