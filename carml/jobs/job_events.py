@@ -216,22 +216,67 @@ def ended_job(settings: Settings, job_id: str) -> tuple[bool, Job | None]:
     return JobStatus(job.status).final, job
 
 
+class EndListener:
+    """Listening for the end of a job about to be submitted, from just before it is enqueued (`enqueueing`): its end
+    cannot then be announced before anyone listens, and a wait that was listening, subscribed, from that moment
+    need not read the job before it first sleeps (`wait_for_job_end`). Use as a context manager; one job each."""
+
+    def __init__(self, settings: Settings):
+        self._url = _redis_url(settings)
+        self._subscription: _Subscription | None = None
+        self.job_id: str | None = None
+        self.waiter: _Waiter | None = None
+        self.heard_from_enqueue = False  # subscribed when it started listening: every announcement since reaches it
+
+    def enqueueing(self, enqueue: Callable[[str, int, str], None]) -> Callable[[str, int, str], None]:
+        """`enqueue`, listening for the job's end first."""
+        if self._url is not None:
+            self._subscription = _subscription(self._url)
+
+        def listened(job_id: str, shard_index: int, hardware_tag: str) -> None:
+            if self._subscription is not None and self.job_id is None:
+                self.heard_from_enqueue = self._subscription.subscribed.is_set()
+                self.job_id, self.waiter = job_id, self._subscription.register(job_id)
+            enqueue(job_id, shard_index, hardware_tag)
+
+        return listened
+
+    def listening_to(self, job_id: str) -> tuple[_Subscription, _Waiter] | None:
+        if self._subscription is None or self.waiter is None or self.job_id != job_id:
+            return None
+        return self._subscription, self.waiter
+
+    def __enter__(self) -> EndListener:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._subscription is not None and self.waiter is not None and self.job_id is not None:
+            self._subscription.unregister(self.job_id, self.waiter)
+
+
 def wait_for_job_end(
     settings: Settings,
     job_id: str,
     timeout_s: float,
     is_final: Callable[[], bool],
     announced: Callable[[dict[str, Any]], bool] | None = None,
+    listener: EndListener | None = None,
 ) -> bool:
     """Block until `is_final()` (a database read of the job) is true or `timeout_s` has passed; returns the last
     `is_final()`. The waiter is registered with the subscription before the first read, so an end announced in
     between wakes it; while the subscription is not receiving (starting, Redis away) it reads the job every few
     milliseconds, backing off, instead. `announced`, when given, is offered the summary an announcement carried
-    and ends the wait, with no read, when it takes it (returns True)."""
+    and ends the wait, with no read, when it takes it (returns True). With a `listener` that has listened for this
+    job since before it was enqueued, subscribed, nothing can have been missed: the first read is skipped."""
     deadline = time.monotonic() + timeout_s
-    url = _redis_url(settings)
-    subscription = _subscription(url) if url is not None and timeout_s > 0 else None
-    waiter = subscription.register(job_id) if subscription is not None else None
+    listening = listener.listening_to(job_id) if listener is not None else None
+    if listening is not None:
+        (subscription, waiter), owned = listening, False
+    else:
+        url = _redis_url(settings)
+        subscription = _subscription(url) if url is not None and timeout_s > 0 else None
+        waiter, owned = subscription.register(job_id) if subscription is not None else None, True
+    read_now = not (listening is not None and listener is not None and listener.heard_from_enqueue)
     poll_s = POLL_FIRST_S
 
     def took_announced() -> bool:
@@ -241,8 +286,9 @@ def wait_for_job_end(
         while True:
             if took_announced():
                 return True
-            if is_final():
+            if read_now and is_final():
                 return True
+            read_now = True
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
@@ -253,5 +299,5 @@ def wait_for_job_end(
                 time.sleep(min(left, poll_s))
                 poll_s = min(poll_s * 2, POLL_MAX_S)
     finally:
-        if waiter is not None and subscription is not None:
+        if owned and waiter is not None and subscription is not None:
             subscription.unregister(job_id, waiter)

@@ -15,7 +15,7 @@ import pytest
 from support import require_redis
 
 from carml.jobs import job_events
-from carml.jobs.job_events import announce_job_end, wait_for_job_end
+from carml.jobs.job_events import EndListener, announce_job_end, wait_for_job_end
 from carml.settings import load_settings
 
 
@@ -64,6 +64,42 @@ def test_on_redis_the_announcement_wakes_the_waiter_without_polling(tmp_path: Pa
     # subscription's own re-check (SUBSCRIBED_RECHECK_S) would have found it.
     assert job.reads == 2, job.reads
     assert 0.25 <= waited < job_events.SUBSCRIBED_RECHECK_S, waited
+
+
+def test_a_wait_listening_since_the_enqueue_reads_the_job_only_when_woken(tmp_path: Path) -> None:
+    settings = load_settings({"CARML_HOME": str(tmp_path), "CARML_BROKER_URL": require_redis()})
+    _subscribed(settings.broker)
+    job, job_id, enqueued = _Job(), f"job-{time.time_ns()}", []
+    with EndListener(settings) as listener:
+        listener.enqueueing(lambda *task: enqueued.append(task))(job_id, 0, "cpu")
+        assert enqueued == [(job_id, 0, "cpu")] and listener.heard_from_enqueue
+        # Ended and announced before the wait begins: the announcement was heard all the same.
+        job.ended = True
+        announce_job_end(settings, job_id)
+        started = time.monotonic()
+        assert wait_for_job_end(settings, job_id, 10, job.is_final, listener=listener) is True
+        assert job.reads == 1 and time.monotonic() - started < job_events.SUBSCRIBED_RECHECK_S
+        other, other_id = _Job(), f"job-{time.time_ns()}"  # not the listener's job: read first, as without one
+        other.ended = True
+        assert wait_for_job_end(settings, other_id, 10, other.is_final, listener=listener) is True
+        assert other.reads == 1
+    assert job_id not in job_events._subscription(settings.broker)._waiters  # let go with the listener
+
+
+def test_a_listener_that_was_not_yet_subscribed_reads_the_job_first(tmp_path: Path) -> None:
+    settings = load_settings({"CARML_HOME": str(tmp_path), "CARML_BROKER_URL": require_redis()})
+    subscription = _subscribed(settings.broker)
+    job, job_id = _Job(), f"job-{time.time_ns()}"
+    job.ended = True  # an end that an unsubscribed listener may have missed
+    subscription.subscribed.clear()  # as while (re)connecting
+    try:
+        with EndListener(settings) as listener:
+            listener.enqueueing(lambda *_: None)(job_id, 0, "cpu")
+            assert not listener.heard_from_enqueue
+            assert wait_for_job_end(settings, job_id, 10, job.is_final, listener=listener) is True
+    finally:
+        subscription.subscribed.set()
+    assert job.reads == 1
 
 
 def test_a_summary_announced_with_the_end_is_taken_without_reading_the_job_again(tmp_path: Path) -> None:

@@ -8,10 +8,11 @@ from flask import Blueprint, request, url_for
 
 from carml.accounts.access import list_owner
 from carml.db.models import JobStatus
-from carml.jobs.job_events import ended_job, wait_for_job_end, waiting_requests
+from carml.jobs.job_events import EndListener, ended_job, wait_for_job_end, waiting_requests
 from carml.jobs.predictions import PredictionRequest, submit_prediction
 from carml.jobs.service import (
     MAX_SHARDS,
+    Enqueue,
     EvaluationRequest,
     cancel_job,
     get_job,
@@ -66,9 +67,12 @@ def _kind(values: dict[str, Any], expected: str, other: str) -> None:
         raise ApiError(f"kind must be 'evaluate' (JSON) or 'predict' (multipart/form-data), got {kind!r}", field="kind")
 
 
-def _summary_once_ended(job_id: str, wait_s: int | None, confusion: str) -> dict[str, Any]:
+def _summary_once_ended(
+    job_id: str, wait_s: int | None, confusion: str, listener: EndListener | None = None
+) -> dict[str, Any]:
     """The job's summary once it has ended, or once `wait_s` (capped by CARML_API_MAX_WAIT_S) has passed; at once
-    while this process already has CARML_API_MAX_WAITING requests waiting. `confusion`: see `confusion_text`."""
+    while this process already has CARML_API_MAX_WAITING requests waiting. `confusion`: see `confusion_text`;
+    `listener`: what listened for the job's end since it was enqueued, if anything did (`_enqueuer`)."""
     limit = min(wait_s or 0, settings().api_max_wait_s)
     found: list[dict[str, Any]] = []
 
@@ -88,12 +92,20 @@ def _summary_once_ended(job_id: str, wait_s: int | None, confusion: str) -> dict
 
     if limit > 0:
         with waiting_requests.slot(settings().api_max_waiting) as may_wait:
-            if may_wait and wait_for_job_end(settings(), job_id, limit, has_ended, announced) and found:
+            if may_wait and wait_for_job_end(settings(), job_id, limit, has_ended, announced, listener) and found:
                 return found[0]  # from the read that saw the end, or the announcement: no second read
     return job_summary(get_job(settings(), job_id), confusion)
 
 
-def _submit_evaluation() -> tuple[str, int | None]:
+def _enqueuer(wait_s: int | None, listener: EndListener) -> Enqueue:
+    """The app's enqueuer; for a request that is to wait for its job, one that listens for the job's end first, so
+    that the wait need not read the job before it first sleeps."""
+    if wait_s and settings().api_max_wait_s > 0:
+        return listener.enqueueing(enqueue())
+    return enqueue()
+
+
+def _submit_evaluation(listener: EndListener) -> tuple[str, int | None]:
     body = json_object()
     reject_unknown(body, EVALUATE_FIELDS)
     _kind(body, "evaluate", "predict")
@@ -121,10 +133,10 @@ def _submit_evaluation() -> tuple[str, int | None]:
         trace_level=trace_level,
         **scenario_fields(body),  # a performance scenario and its options (docs/scenarios.md)
     )
-    return submit_evaluation(settings(), request_, enqueue()), wait_s
+    return submit_evaluation(settings(), request_, _enqueuer(wait_s, listener)), wait_s
 
 
-def _submit_prediction() -> tuple[str, int | None]:
+def _submit_prediction(listener: EndListener) -> tuple[str, int | None]:
     form = single_values(request.form, PREDICT_FIELDS)
     reject_unknown(request.files.keys(), ("files",))
     _kind(form, "predict", "evaluate")
@@ -140,7 +152,7 @@ def _submit_prediction() -> tuple[str, int | None]:
         owner=current_caller().name,
     )
     wait_s = integer_text(form, "wait", minimum=0, maximum=MAX_WAIT_S)
-    return submit_prediction(settings(), request_, enqueue()), wait_s
+    return submit_prediction(settings(), request_, _enqueuer(wait_s, listener)), wait_s
 
 
 @blueprint.post("/jobs")
@@ -149,13 +161,14 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     the request asked to `wait` (seconds) and it ended within them. The query string may say how to show the
     result's confusion matrix (`confusion`)."""
     confusion = confusion_text(single_values(request.args, ("confusion",)))
-    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        job_id, wait_s = _submit_prediction()  # a urlencoded form has no files: it gets the 400 saying so
-    elif request.is_json:
-        job_id, wait_s = _submit_evaluation()
-    else:
-        raise ApiError("send evaluate jobs as application/json, predict jobs as multipart/form-data", status=415)
-    summary = _summary_once_ended(job_id, wait_s, confusion)
+    with EndListener(settings()) as listener:
+        if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            job_id, wait_s = _submit_prediction(listener)  # a urlencoded form has no files: it gets the 400 saying so
+        elif request.is_json:
+            job_id, wait_s = _submit_evaluation(listener)
+        else:
+            raise ApiError("send evaluate jobs as application/json, predict jobs as multipart/form-data", status=415)
+        summary = _summary_once_ended(job_id, wait_s, confusion, listener)
     return summary, 201, {"Location": url_for("jobs.get_job_route", job_id=job_id)}
 
 
