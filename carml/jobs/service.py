@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import selectinload
 
 from carml.catalog import Catalog
@@ -106,27 +107,34 @@ def register_model(session: Any, loaded: LoadedManifest[ModelManifest]) -> int:
             field="model",
             status=409,
         )
-    row = session.scalar(
-        select(RegisteredModel).where(
-            RegisteredModel.name == m.name,
-            RegisteredModel.framework == m.framework.name,
-            RegisteredModel.manifest_sha256 == loaded.digest,
-        )
+    known = session.scalar(
+        _registered_model_id(), {"name": m.name, "framework": m.framework.name, "sha": loaded.digest}
     )
-    if row is None:
-        row = RegisteredModel(
-            name=m.name,
-            version=m.version,
-            framework=m.framework.name,
-            task=str(m.task),
-            modality=str(m.modality),
-            manifest_path=str(loaded.source),
-            manifest_sha256=loaded.digest,
-            claimed_top1=m.attributes.top1,
-        )
-        session.add(row)
-        session.flush()
+    if known is not None:
+        return int(known)
+    row = RegisteredModel(
+        name=m.name,
+        version=m.version,
+        framework=m.framework.name,
+        task=str(m.task),
+        modality=str(m.modality),
+        manifest_path=str(loaded.source),
+        manifest_sha256=loaded.digest,
+        claimed_top1=m.attributes.top1,
+    )
+    session.add(row)
+    session.flush()
     return row.id
+
+
+@functools.cache
+def _registered_model_id() -> Select[Any]:
+    """`register_model`'s lookup, built once with parameters: every submission runs it."""
+    return select(RegisteredModel.id).where(
+        RegisteredModel.name == bindparam("name"),
+        RegisteredModel.framework == bindparam("framework"),
+        RegisteredModel.manifest_sha256 == bindparam("sha"),
+    )
 
 
 def _register_dataset(session: Any, name: str, fmt: str, modality: str, digest: str, items: int) -> int:

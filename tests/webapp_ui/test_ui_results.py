@@ -40,8 +40,10 @@ def test_charts_json_has_the_histogram_confusion_matrix_and_stages(client, finis
         assert latency["edges"][0] <= latency[mark] <= latency["edges"][-1]
     confusion = charts["confusion"]
     assert confusion["labels"] == [str(d) for d in range(10)]
-    assert confusion["matrix"] == result["confusion_matrix"]
-    assert sum(cell["v"] for cell in confusion["cells"]) == 48 and len(confusion["cells"]) == 100
+    drawn = {(cell["y"], cell["x"]): cell["v"] for cell in confusion["cells"]}
+    matrix = result["confusion_matrix"]
+    assert drawn == {(str(t), str(p)): matrix[t][p] for t in range(10) for p in range(10)}
+    assert sum(drawn.values()) == 48 and len(confusion["cells"]) == 100
     assert charts["stages"]["stages"] == ["load", "preprocess", "predict", "postprocess"]
     assert np.isclose(charts["stages"]["p50"][2], result["stages_ms"]["predict"]["p50"])
 
@@ -124,3 +126,29 @@ def test_inputs_that_are_not_media_are_only_downloads(client, token) -> None:
     assert (
         served.headers["Content-Disposition"] == "attachment" and "sandbox" in served.headers["Content-Security-Policy"]
     )
+
+
+def test_a_model_with_a_thousand_classes_gets_a_page_of_readable_size(client, settings, finished_evaluation) -> None:
+    from sqlalchemy import update
+
+    from carml.db.models import Result
+    from carml.db.session import session_scope
+
+    labels = [f"class-{i}" for i in range(1000)]
+    per_class = [{"label": label, "support": 1, "precision": None, "recall": 0.0} for label in labels]
+    cells = [[i, (i * 7) % 1000, 1 + i % 3] for i in range(1000)]  # one mistake or hit per true class
+    metrics = {"labels": labels, "per_class": per_class, "warmup": {}, "timed_items": 1000}
+    with session_scope(settings.database) as session:  # as a 1,000-class evaluation's result keeps them
+        where = Result.job_id == finished_evaluation
+        session.execute(
+            update(Result).where(where).values(metrics={**metrics, "confusion": {"classes": 1000, "cells": cells}})
+        )
+    page = client.get(f"/jobs/{finished_evaluation}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and len(html) < 1_000_000, len(html)  # not a million-cell table
+    assert 'id="confusion-table"' not in html and 'id="top-confusions-table"' in html
+    mistakes = re.findall(r"<tr><td>(class-\d+)</td><td>(class-\d+)</td><td class=\"num\">(\d+)</td></tr>", html)
+    assert len(mistakes) == 25 and all(count == "3" for _, _, count in mistakes)  # the most frequent first
+    assert ("class-2", "class-14", "3") in mistakes
+    charts = client.get(f"/jobs/{finished_evaluation}/charts.json").json
+    assert len(charts["confusion"]["cells"]) == 1000 and len(charts["confusion"]["labels"]) == 1000

@@ -51,22 +51,30 @@ def histogram(values_ms: Sequence[float]) -> dict[str, Any] | None:
     }
 
 
-def confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> dict[str, Any] | None:
-    """The confusion matrix as cells {x: predicted, y: true, v: count} (the matrix chart's data)."""
-    if not labels or not matrix:
+#: Up to this many classes the matrix chart draws every cell, the empty ones faintly, as a grid; past it only the
+#: non-zero ones (a 1,000-class model's full grid is a million cells: tens of MB of JSON no browser draws).
+FULL_GRID_CLASSES = 100
+
+
+def confusion(labels: Sequence[str], counts: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The confusion matrix as cells {x: predicted, y: true, v: count} (the matrix chart's data), from its
+    non-zero cells as a result keeps them (`readable_metrics(..., "cells")`)."""
+    if not labels or not counts:
         return None
-    cells: list[dict[str, Any]] = [
-        {"x": labels[p], "y": labels[t], "v": int(count)}
-        for t, row in enumerate(matrix)
-        for p, count in enumerate(row)
-        if t < len(labels) and p < len(labels)
-    ]
-    return {
-        "labels": list(labels),
-        "matrix": [[int(c) for c in row] for row in matrix],
-        "cells": cells,
-        "max": max((c["v"] for c in cells), default=0),
-    }
+    shown = [(t, p, int(v)) for t, p, v in counts["cells"] if t < len(labels) and p < len(labels)]
+    if len(labels) <= FULL_GRID_CLASSES:
+        dense = {(t, p): v for t, p, v in shown}
+        shown = [(t, p, dense.get((t, p), 0)) for t in range(len(labels)) for p in range(len(labels))]
+    cells = [{"x": labels[p], "y": labels[t], "v": v} for t, p, v in shown]
+    return {"labels": list(labels), "cells": cells, "max": max((c["v"] for c in cells), default=0)}
+
+
+def top_confusions(labels: Sequence[str], counts: dict[str, Any] | None, limit: int) -> list[dict[str, Any]]:
+    """The `limit` most frequent mistakes (true class, predicted class, count), most frequent first: what a page
+    shows in place of a matrix too large to read."""
+    mistakes = [(t, p, int(v)) for t, p, v in (counts or {}).get("cells", []) if t != p and max(t, p) < len(labels)]
+    mistakes.sort(key=lambda cell: (-cell[2], cell[0], cell[1]))
+    return [{"true": labels[t], "predicted": labels[p], "count": v} for t, p, v in mistakes[:limit]]
 
 
 def stages(summaries: dict[str, Any]) -> dict[str, Any] | None:

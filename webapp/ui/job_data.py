@@ -45,8 +45,8 @@ def charts_json(job_id: str) -> BaseResponse:
             payload["latency"]["warmup_excluded"] = excluded
         payload["hardware"] = hardware_timeline(settings(), job.id)
     if job.result is not None:
-        metrics = readable_metrics(job.result.metrics)
-        payload["confusion"] = charts.confusion(metrics.get("labels") or [], metrics.get("confusion_matrix") or [])
+        metrics = readable_metrics(job.result.metrics, "cells")
+        payload["confusion"] = charts.confusion(metrics.get("labels") or [], metrics.get("confusion"))
         payload["stages"] = charts.stages(job.result.latency or {})
     response = jsonify(payload)
     response.headers["Cache-Control"] = "no-store" if not JobStatus(job.status).final else "max-age=60"

@@ -16,10 +16,12 @@ from carml.manifest.steps import DecodeAudio, Frame
 from carml.publishing import job_manifest, service_catalog
 from carml.settings import Settings
 from carml.storage import StorageError, open_object_store
+from webapp.ui.charts import FULL_GRID_CLASSES, top_confusions
 from webapp.ui.hardware_view import hardware_view
 from webapp.ui.scenario_view import scenario_view
 
 MAX_ERRORS_SHOWN = 200
+MAX_CONFUSIONS_SHOWN = 25  # of a model with more classes than a readable table has
 MAX_OVERLAYS = 16  # images read back from the store to size their detection boxes
 MAX_RAW_CHARS = 2000
 
@@ -37,6 +39,13 @@ def _claims(settings: Settings, job: Job) -> dict[str, float | None]:
     return {"top1": attributes.top1, "top5": attributes.top5}
 
 
+def _matrix(cells: dict[str, Any]) -> list[list[int]]:
+    counts = [[0] * cells["classes"] for _ in range(cells["classes"])]
+    for true_class, predicted, count in cells["cells"]:
+        counts[true_class][predicted] = count
+    return counts
+
+
 def _record_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in record.items()]
 
@@ -44,7 +53,9 @@ def _record_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
 def evaluation_view(settings: Settings, job: Job) -> dict[str, Any]:
     result = job.result
     assert result is not None
-    metrics = readable_metrics(result.metrics)
+    metrics = readable_metrics(result.metrics, "cells")
+    labels = metrics.get("labels", [])
+    cells = metrics.get("confusion")
     return {
         "items": result.items,
         "top1": result.top1,
@@ -55,8 +66,12 @@ def evaluation_view(settings: Settings, job: Job) -> dict[str, Any]:
         "throughput": result.throughput_items_per_s,
         "model_load_ms": result.model_load_ms,
         "per_class": metrics.get("per_class", []),
-        "labels": metrics.get("labels", []),
-        "confusion": metrics.get("confusion_matrix") or [],
+        "labels": labels,
+        # The full table up to FULL_GRID_CLASSES classes; past that, the most frequent mistakes.
+        "confusion": _matrix(cells) if cells and len(labels) <= FULL_GRID_CLASSES else [],
+        "top_confusions": top_confusions(labels, cells, MAX_CONFUSIONS_SHOWN)
+        if len(labels) > FULL_GRID_CLASSES
+        else [],
         "warmup": metrics.get("warmup") or {},
         "errors": result.error_items[:MAX_ERRORS_SHOWN],
         "errors_total": len(result.error_items),
