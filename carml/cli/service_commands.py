@@ -12,7 +12,8 @@ from carml.db.migrate import require_current
 from carml.db.models import JobStatus
 from carml.evaluation.partial import CONFUSION_VIEWS
 from carml.jobs.job_events import ended_job, wait_for_job_end
-from carml.jobs.service import cancel_job, get_job, job_summary, list_jobs
+from carml.jobs.service import cancel_job, get_job, list_jobs
+from carml.jobs.summary import job_summary
 from carml.settings import Settings, load_settings
 
 CONFUSION_OPTION = click.option(

@@ -73,12 +73,12 @@ def _claim_first_delivery(
     NB: this is every prediction's claim; the general one loads the job and its shards and flushes them, several
     times the cost of its round trips. What it would do in this case is what these two statements do.
     """
-    claim_job, claim_shard = _first_claim_statements()
+    job_update, shard_update = _first_claim_statements()
     values = {"p_job": job_id, "p_index": shard_index, "p_worker": worker_id, "p_at": claimed_at}
-    job = session.scalars(claim_job, values).one_or_none()  # the job's lock, taken first as everywhere
+    job = session.scalars(job_update, values).one_or_none()  # the job's lock, taken first as everywhere
     if job is None:
         return None
-    shard = session.scalars(claim_shard, values).one_or_none()
+    shard = session.scalars(shard_update, values).one_or_none()
     if shard is None:
         session.rollback()  # the job's status as it was
         return None
@@ -92,7 +92,7 @@ def _first_claim_statements() -> tuple[Update, Update]:
     trip (a few hundred microseconds) and these run for every prediction. Nothing to synchronize: each runs first
     in its session."""
     claimed_at = bindparam("p_at", type_=Job.started_at.type)
-    claim_job = (
+    job_update = (
         update(Job)
         .where(
             Job.id == bindparam("p_job"),
@@ -107,7 +107,7 @@ def _first_claim_statements() -> tuple[Update, Update]:
         .returning(Job)
         .execution_options(synchronize_session=False)
     )
-    claim_shard = (
+    shard_update = (
         update(JobShard)
         .where(
             JobShard.job_id == bindparam("p_job"),
@@ -120,7 +120,7 @@ def _first_claim_statements() -> tuple[Update, Update]:
         .returning(JobShard)
         .execution_options(synchronize_session=False)
     )
-    return claim_job, claim_shard
+    return job_update, shard_update
 
 
 def _manifest_digest(session: Any, job: Job) -> str:

@@ -22,15 +22,8 @@ from carml.images import oversized_image_reason
 from carml.jobs.job_events import announce_job_end
 from carml.jobs.model_cache import CachedModel, ModelCache
 from carml.jobs.prediction_io import discard_inputs, input_bytes, keep_inputs
-from carml.jobs.service import (
-    Enqueue,
-    JobRequestError,
-    enqueue_shards,
-    job_summary,
-    register_model,
-    require_live_tag,
-    resolve_model,
-)
+from carml.jobs.service import Enqueue, JobRequestError, enqueue_shards, register_model, require_live_tag, resolve_model
+from carml.jobs.summary import job_summary
 from carml.manifest import LoadedManifest, ModelManifest
 from carml.settings import Settings
 from carml.storage import open_object_store

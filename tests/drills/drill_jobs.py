@@ -20,7 +20,8 @@ from support import PROJECT_ROOT
 
 from carml.db.models import HardwareSample, Job, JobStatus, OutputObject, Result, StageTiming, TraceSpan, Worker
 from carml.db.session import DatabaseError, session_scope
-from carml.jobs.service import EvaluationRequest, get_job, job_summary, submit_evaluation
+from carml.jobs.service import EvaluationRequest, get_job, submit_evaluation
+from carml.jobs.summary import job_summary
 from carml.jobs.workers import live_workers
 from carml.settings import load_settings
 from carml.storage import open_object_store

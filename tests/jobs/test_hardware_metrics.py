@@ -19,7 +19,8 @@ from carml.db.session import session_scope
 from carml.jobs import execution
 from carml.jobs.model_cache import ModelCache
 from carml.jobs.predictions import PredictionRequest, submit_prediction
-from carml.jobs.service import EvaluationRequest, get_job, job_summary, submit_evaluation
+from carml.jobs.service import EvaluationRequest, get_job, submit_evaluation
+from carml.jobs.summary import job_summary
 from carml.jobs.workers import register_worker
 from carml.settings import Settings, load_settings
 

@@ -76,7 +76,7 @@ def test_a_final_write_whose_commit_answer_was_lost_records_one_result(settings:
 
 def test_the_end_of_a_prediction_is_announced_with_the_summary_a_read_returns(settings: Settings, monkeypatch) -> None:
     from carml.jobs import predictions
-    from carml.jobs.service import job_summary
+    from carml.jobs.summary import job_summary
 
     announced: list[tuple[str, dict | None]] = []
     monkeypatch.setattr(

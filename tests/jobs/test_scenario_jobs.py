@@ -16,7 +16,8 @@ from carml.db.session import session_scope
 from carml.jobs import execution
 from carml.jobs.comparisons import ComparisonRequest, submit_comparison
 from carml.jobs.model_cache import ModelCache
-from carml.jobs.service import EvaluationRequest, JobRequestError, cancel_job, get_job, job_summary, submit_evaluation
+from carml.jobs.service import EvaluationRequest, JobRequestError, cancel_job, get_job, submit_evaluation
+from carml.jobs.summary import job_summary
 from carml.jobs.workers import register_worker
 from carml.settings import load_settings
 from webapp.ui.retry import retry_job

@@ -12,7 +12,8 @@ from support import unique_tag
 
 from carml.db.models import Job, JobStatus, OutputObject, Result, StageTiming
 from carml.db.session import session_scope
-from carml.jobs.service import EvaluationRequest, cancel_job, get_job, job_summary, submit_evaluation
+from carml.jobs.service import EvaluationRequest, cancel_job, get_job, submit_evaluation
+from carml.jobs.summary import job_summary
 from carml.runs import evaluate_model
 from carml.settings import load_settings
 from carml.storage import open_object_store

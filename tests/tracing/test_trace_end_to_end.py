@@ -12,7 +12,8 @@ from support import unique_tag
 
 from carml.db.models import JobStatus
 from carml.db.session import session_scope
-from carml.jobs.service import EvaluationRequest, get_job, job_summary, submit_evaluation
+from carml.jobs.service import EvaluationRequest, get_job, submit_evaluation
+from carml.jobs.summary import job_summary
 from carml.settings import load_settings
 from carml.tracing import export
 from worker.celery_app import celery_enqueuer, create_celery_app

@@ -10,16 +10,8 @@ from carml.accounts.access import list_owner
 from carml.db.models import JobStatus
 from carml.jobs.job_events import EndListener, ended_job, wait_for_job_end, waiting_requests
 from carml.jobs.predictions import PredictionRequest, submit_prediction
-from carml.jobs.service import (
-    MAX_SHARDS,
-    Enqueue,
-    EvaluationRequest,
-    cancel_job,
-    get_job,
-    job_summary,
-    list_jobs,
-    submit_evaluation,
-)
+from carml.jobs.service import MAX_SHARDS, Enqueue, EvaluationRequest, cancel_job, get_job, list_jobs, submit_evaluation
+from carml.jobs.summary import job_summary
 from webapp.api.access import owned_job
 from webapp.api.datasets import find_dataset
 from webapp.api.errors import ApiError

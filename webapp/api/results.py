@@ -11,7 +11,7 @@ from sqlalchemy import select
 from carml.db.models import Job, JobKind, JobStatus, OutputObject
 from carml.db.session import session_scope
 from carml.jobs.prediction_io import answer_lines, prediction_answers
-from carml.jobs.service import job_summary
+from carml.jobs.summary import job_summary
 from carml.storage import ObjectStore, open_object_store
 from webapp.api.access import owned_job
 from webapp.api.errors import ApiError
