@@ -42,6 +42,10 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     """A Celery app for the configured broker, with the task module registered."""
     settings = settings or load_settings()
     app = Celery("carml", broker=settings.broker, include=["worker.tasks"])
+    if settings.broker == "filesystem://":
+        from worker.filesystem_queue import TRANSPORT
+
+        app.conf.broker_transport = TRANSPORT  # messages written whole before a worker can see them
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
