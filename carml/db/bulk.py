@@ -1,4 +1,5 @@
-"""Many rows into one table inside the caller's transaction: COPY on PostgreSQL (psycopg 3), executemany elsewhere.
+"""Many rows into one table inside the caller's transaction: COPY on PostgreSQL (psycopg 3; a few rows: one INSERT
+with their values), executemany elsewhere.
 
 NB: SQLAlchemy sends an executemany on psycopg 3 as one INSERT per row (pipelined, but not batched by its
 insertmanyvalues, which psycopg 3 gets only for INSERT ... RETURNING), so the server parses, plans and runs a
@@ -47,13 +48,23 @@ def replace_rows(
         # NB: on the driver's connection: SQLAlchemy's execute of even a simple DELETE costs more than its round trip.
         if match:
             _delete(connection, table, match)
-        _copy(connection, table, columns, rows)
+        listed = list(rows)
+        if len(listed) <= MAX_VALUES_ROWS:
+            _insert_values(connection, table, columns, listed)
+        else:
+            _copy(connection, table, columns, listed)
         return
     if match:
         connection.execute(delete(table).where(and_(*(table.c[name] == value for name, value in match.items()))))
     listed = [dict(zip(columns, row, strict=True)) for row in rows]
     if listed:
         connection.execute(insert(table), listed)
+
+
+#: Up to this many rows go as one INSERT with their values in it, more with COPY: a COPY takes two round trips (its
+#: start is answered before the rows are sent), an INSERT one, but the server parses an INSERT's values one by one.
+#: Measured with span rows, in a transaction: 0.70 against 0.91 ms for 1 row, even at 6, COPY ahead from 16.
+MAX_VALUES_ROWS = 8
 
 
 def _refuse(value: Any) -> Any:
@@ -153,6 +164,21 @@ def _delete(connection: Connection, table: Table, match: Mapping[str, Any]) -> N
     values = list(match.values())
     with _driver_cursor(connection, statement) as cursor:
         cursor.execute(statement, convert(values) if convert else values)
+
+
+def _insert_values(connection: Connection, table: Table, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+    if not rows:
+        return
+    quote = connection.dialect.identifier_preparer.quote
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
+        f"VALUES {', '.join([placeholders] * len(rows))}"
+    )
+    convert = _converter(table, columns, connection, statement)  # JSON as its text: the server reads it as it would
+    values = [value for row in rows for value in (convert(row) if convert else row)]
+    with _driver_cursor(connection, statement) as cursor:
+        cursor.execute(statement, values)
 
 
 def _copy(connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

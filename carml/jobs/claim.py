@@ -7,10 +7,11 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, bindparam, case, update
+from sqlalchemy import bindparam, case, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from carml.db.base import utcnow
+from carml.db.driver_statements import DriverStatement, loaded
 from carml.db.models import Job, JobShard, JobStatus, RegisteredModel
 from carml.db.retry import retried_on_lost_connection
 from carml.db.session import session_scope
@@ -75,52 +76,51 @@ def _claim_first_delivery(
     """
     job_update, shard_update = _first_claim_statements()
     values = {"p_job": job_id, "p_index": shard_index, "p_worker": worker_id, "p_at": claimed_at}
-    job = session.scalars(job_update, values).one_or_none()  # the job's lock, taken first as everywhere
-    if job is None:
+    jobs, _ = job_update.execute(session, values)  # the job's lock, taken first as everywhere
+    if not jobs:
         return None
-    shard = session.scalars(shard_update, values).one_or_none()
-    if shard is None:
+    shards, _ = shard_update.execute(session, values)
+    if not shards:
         session.rollback()  # the job's status as it was
         return None
+    job, shard = loaded(Job, jobs[0]), loaded(JobShard, shards[0])
     set_committed_value(job, "shards", [shard])  # its only shard, as the job's readers expect it
     return job, shard, _manifest_digest(session, job)
 
 
 @functools.cache
-def _first_claim_statements() -> tuple[Update, Update]:
-    """`_claim_first_delivery`'s UPDATEs, built once with parameters: building one costs about as much as its round
-    trip (a few hundred microseconds) and these run for every prediction. Nothing to synchronize: each runs first
-    in its session."""
+def _first_claim_statements() -> tuple[DriverStatement, DriverStatement]:
+    """`_claim_first_delivery`'s UPDATEs, compiled once and run as the driver's SQL (`DriverStatement`): these run for
+    every prediction, and SQLAlchemy's own execution of them cost several times their round trips."""
+    jobs, shards = Job.__table__, JobShard.__table__
     claimed_at = bindparam("p_at", type_=Job.started_at.type)
     job_update = (
-        update(Job)
+        update(jobs)
         .where(
-            Job.id == bindparam("p_job"),
-            Job.shard_count == 1,
-            Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
-            Job.cancel_requested.is_(False),
+            jobs.c.id == bindparam("p_job"),
+            jobs.c.shard_count == 1,
+            or_(jobs.c.status == JobStatus.QUEUED, jobs.c.status == JobStatus.RUNNING),
+            jobs.c.cancel_requested.is_(False),
         )
         .values(
             status=JobStatus.RUNNING,
-            started_at=case((Job.status == JobStatus.QUEUED, claimed_at), else_=Job.started_at),
+            started_at=case((jobs.c.status == JobStatus.QUEUED, claimed_at), else_=jobs.c.started_at),
         )
-        .returning(Job)
-        .execution_options(synchronize_session=False)
+        .returning(*jobs.c)
     )
     shard_update = (
-        update(JobShard)
+        update(shards)
         .where(
-            JobShard.job_id == bindparam("p_job"),
-            JobShard.index == bindparam("p_index"),
-            JobShard.status == JobStatus.QUEUED,
-            JobShard.attempts == 0,  # a redelivery may have to be given up on (`gave_up_on`): the general claim
-            JobShard.items_done == 0,
+            shards.c.job_id == bindparam("p_job"),
+            shards.c.index == bindparam("p_index"),
+            shards.c.status == JobStatus.QUEUED,
+            shards.c.attempts == 0,  # a redelivery may have to be given up on (`gave_up_on`): the general claim
+            shards.c.items_done == 0,
         )
         .values(status=JobStatus.RUNNING, worker_id=bindparam("p_worker"), started_at=claimed_at, attempts=1)
-        .returning(JobShard)
-        .execution_options(synchronize_session=False)
+        .returning(*shards.c)
     )
-    return job_update, shard_update
+    return DriverStatement(job_update), DriverStatement(shard_update)
 
 
 def _manifest_digest(session: Any, job: Job) -> str:

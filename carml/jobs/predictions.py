@@ -10,10 +10,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Insert, Update, bindparam, insert, update
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from carml.db.base import set_columns, utcnow
+from carml.db.driver_statements import DriverStatement, driver_insert, loaded
 from carml.db.models import Job, JobKind, JobShard, JobStatus, Result
 from carml.db.retry import retried_on_lost_connection
 from carml.db.session import session_scope
@@ -111,11 +112,24 @@ def _record_submission(
             price_per_hour=settings.hardware_prices.get(request.hardware_tag),
             trace_id=trace.trace_id,
         )
-        # NB: plain INSERTs, not the ORM's unit of work: this is on every prediction's path, and the ORM's flush of
-        # these two rows costs several times their round trips. Columns not set take their defaults.
-        session.execute(insert(Job), [set_columns(job)])
-        session.execute(insert(JobShard), [{"job_id": job_id, "index": 0, "item_start": 0, "item_stop": len(entries)}])
+        # NB: plain INSERTs run as the driver's SQL, not the ORM's unit of work: this is on every prediction's path,
+        # and the ORM's flush of these two rows costs several times their round trips. Columns not set take their
+        # defaults.
+        insert_job, insert_shard = _submission_statements()
+        insert_job.execute(session, set_columns(job))
+        insert_shard.execute(session, {"job_id": job_id, "index": 0, "item_start": 0, "item_stop": len(entries)})
         trace.save(session, job_id, submit_attributes(job))
+
+
+@functools.cache
+def _submission_statements() -> tuple[DriverStatement, DriverStatement]:
+    """`_record_submission`'s INSERTs of the job (the columns it sets) and of its shard."""
+    job_columns = (
+        *("id", "kind", "status", "owner", "model_name", "framework", "model_id", "hardware_tag", "batch_size"),
+        *("parameters", "shard_count", "progress_total", "price_per_hour", "trace_id"),
+    )
+    shard_columns = ("job_id", "index", "item_start", "item_stop")
+    return driver_insert(Job.__table__, job_columns), driver_insert(JobShard.__table__, shard_columns)
 
 
 def _predict_one(
@@ -246,38 +260,40 @@ def _record_prediction(
         "p_load_ms": cached.load_ms,
     }
     with session_scope(settings.database) as session:
-        job = session.scalars(end_job, values).one_or_none()
-        owned = session.execute(end_shard, values)
-        if job is None or owned.rowcount != 1:
+        jobs, _ = end_job.execute(session, values)
+        _, owned = end_shard.execute(session, values)
+        if not jobs or owned != 1:
             session.rollback()
             return None
         # NB: the result row as stored (RETURNING), not `result`: the database keeps JSON in its own key order and
         # number forms, and the announced summary must be what a read of the job returns.
-        stored = session.scalars(insert_result, set_columns(result)).one()
-        trace.save(session, timings)
-    set_committed_value(job, "result", stored)
+        stored, _ = insert_result.execute(session, set_columns(result))
+        # Spans added, none replaced: this shard's spans are only ever written here, in the transaction that ends it.
+        trace.save(session, timings, replace=False)
+    job = loaded(Job, jobs[0])
+    set_committed_value(job, "result", loaded(Result, stored[0]))
     return job_summary(job)
 
 
 @functools.cache
-def _final_statements() -> tuple[Update, Update, Insert]:
-    """`_record_prediction`'s statements, built once with parameters: building them costs about as much as their
-    round trips, and they run for every prediction. Nothing to synchronize: the session holds nothing else."""
+def _final_statements() -> tuple[DriverStatement, DriverStatement, DriverStatement]:
+    """`_record_prediction`'s statements, compiled once and run as the driver's SQL (`DriverStatement`): they run for
+    every prediction, and SQLAlchemy's own execution of them cost several times their round trips."""
+    jobs, shards, results = Job.__table__, JobShard.__table__, Result.__table__
     ended_at = bindparam("p_at", type_=Job.finished_at.type)
     end_job = (
-        update(Job)
-        .where(Job.id == bindparam("p_job"))
+        update(jobs)
+        .where(jobs.c.id == bindparam("p_job"))
         .values(status=JobStatus.SUCCEEDED, finished_at=ended_at, shards_finished=1, progress_done=bindparam("p_done"))
-        .returning(Job)
-        .execution_options(synchronize_session=False)
+        .returning(*jobs.c)
     )
     end_shard = (
-        update(JobShard)
+        update(shards)
         .where(
-            JobShard.job_id == bindparam("p_job"),
-            JobShard.index == 0,
-            JobShard.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
-            JobShard.attempts == bindparam("p_attempt"),
+            shards.c.job_id == bindparam("p_job"),
+            shards.c.index == 0,
+            or_(shards.c.status == JobStatus.QUEUED, shards.c.status == JobStatus.RUNNING),
+            shards.c.attempts == bindparam("p_attempt"),
         )
         .values(
             status=JobStatus.SUCCEEDED,
@@ -286,6 +302,8 @@ def _final_statements() -> tuple[Update, Update, Insert]:
             model_cache_hit=bindparam("p_hit"),
             model_load_ms=bindparam("p_load_ms"),
         )
-        .execution_options(synchronize_session=False)
     )
-    return end_job, end_shard, insert(Result).returning(Result)
+    # The columns `_record_prediction`'s Result sets; created_at takes its default, the rest NULL.
+    written = ("job_id", "items", "errors", "model_load_ms", "metrics", "latency", "error_items", "reproducibility")
+    insert_result = driver_insert(results, written, returning=True)
+    return DriverStatement(end_job), DriverStatement(end_shard), insert_result

@@ -9,12 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import selectinload
 
 from carml.catalog import Catalog
 from carml.datasets import OpenedDataset
 from carml.db.base import utcnow
+from carml.db.driver_statements import DriverStatement
 from carml.db.models import Job, JobKind, JobShard, JobStatus, RegisteredDataset, RegisteredModel, Scenario
 from carml.db.session import session_scope
 from carml.errors import CarmlError, NotFound
@@ -107,11 +108,11 @@ def register_model(session: Any, loaded: LoadedManifest[ModelManifest]) -> int:
             field="model",
             status=409,
         )
-    known = session.scalar(
-        _registered_model_id(), {"name": m.name, "framework": m.framework.name, "sha": loaded.digest}
+    known, _ = _registered_model_id().execute(
+        session, {"name": m.name, "framework": m.framework.name, "sha": loaded.digest}
     )
-    if known is not None:
-        return int(known)
+    if known:
+        return int(known[0]["id"])
     row = RegisteredModel(
         name=m.name,
         version=m.version,
@@ -128,12 +129,14 @@ def register_model(session: Any, loaded: LoadedManifest[ModelManifest]) -> int:
 
 
 @functools.cache
-def _registered_model_id() -> Select[Any]:
-    """`register_model`'s lookup, built once with parameters: every submission runs it."""
-    return select(RegisteredModel.id).where(
-        RegisteredModel.name == bindparam("name"),
-        RegisteredModel.framework == bindparam("framework"),
-        RegisteredModel.manifest_sha256 == bindparam("sha"),
+def _registered_model_id() -> DriverStatement:
+    """`register_model`'s lookup, compiled once and run as the driver's SQL: every submission runs it."""
+    return DriverStatement(
+        select(RegisteredModel.id).where(
+            RegisteredModel.name == bindparam("name"),
+            RegisteredModel.framework == bindparam("framework"),
+            RegisteredModel.manifest_sha256 == bindparam("sha"),
+        )
     )
 
 

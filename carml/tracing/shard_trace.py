@@ -101,17 +101,20 @@ class ShardTrace:
         """Call when the shard starts writing its outputs: the `store` span begins."""
         self.store_started_ns = time.time_ns()
 
-    def save(self, session: Session, batches: Sequence[dict[str, Any]]) -> None:
-        """End the `store` and `shard` spans now and add every span of the shard to the caller's transaction."""
+    def save(self, session: Session, batches: Sequence[dict[str, Any]], replace: bool = True) -> None:
+        """End the `store` and `shard` spans now and add every span of the shard to the caller's transaction, in place
+        of any the shard wrote before (a redelivered shard leaves one copy); `replace=False` when it cannot have."""
         if self.context is None:
             return
         self.close()
         # NB: with the collector paused, a shard's thousands of span objects are freed before it ever looks at them;
         # else they set off collections that walk the whole heap (the framework's objects included) for nothing.
         with _collector_paused():
-            self._save(session, batches, self.context)
+            self._save(session, batches, self.context, replace)
 
-    def _save(self, session: Session, batches: Sequence[dict[str, Any]], context: ShardTraceContext) -> None:
+    def _save(
+        self, session: Session, batches: Sequence[dict[str, Any]], context: ShardTraceContext, replace: bool
+    ) -> None:
         now = time.time_ns()
         records = shard_spans(
             context,
@@ -128,7 +131,7 @@ class ShardTrace:
             records,
             otlp_endpoint=self.settings.otlp_endpoint,
             service=WORKER_SERVICE,
-            shard_index=context.shard_index,
+            shard_index=context.shard_index if replace else None,
         )
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""Bulk rows (spans, stage timings) on PostgreSQL's COPY and SQLite's executemany: what is read back, and failures."""
+"""Bulk rows (spans, stage timings) on PostgreSQL's COPY (or, for a few rows, one INSERT with their values) and SQLite's
+executemany: what is read back, and failures."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import psycopg
 import pytest
 from sqlalchemy import select, text
 
+from carml.db import bulk
 from carml.db.bulk import insert_rows, replace_rows
 from carml.db.migrate import upgrade
 from carml.db.models import Job, StageTiming, TraceSpan
@@ -23,11 +25,14 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 STARTED = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated database with one job, on each backend."""
-    if request.param == "postgresql":
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-copy"])
+def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A migrated database with one job, on each backend; on PostgreSQL both ways, the few rows of these tests
+    written as one INSERT, and as a COPY (`postgresql-copy`)."""
+    if request.param.startswith("postgresql"):
         url = request.getfixturevalue("fresh_postgres_url")
+        if request.param == "postgresql-copy":
+            monkeypatch.setattr(bulk, "MAX_VALUES_ROWS", 0)
     else:
         url = f"sqlite:///{tmp_path / 'bulk.db'}"
     upgrade(url)
@@ -120,9 +125,11 @@ def test_a_column_with_a_python_default_must_be_given(database: str) -> None:
         insert_rows(session, TraceSpan.__table__, SPAN_COLUMNS[:-1], [_span("0000000000000001", "x", {})[:-1]])
 
 
-def test_a_connection_lost_during_copy_is_a_lost_connection_and_the_next_session_gets_a_new_one(
-    fresh_postgres_url: str, postgres_role: str
+@pytest.mark.parametrize("values_rows", [bulk.MAX_VALUES_ROWS, 0], ids=["insert", "copy"])
+def test_a_connection_lost_during_bulk_rows_is_a_lost_connection_and_the_next_session_gets_a_new_one(
+    fresh_postgres_url: str, postgres_role: str, values_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(bulk, "MAX_VALUES_ROWS", values_rows)
     upgrade(fresh_postgres_url)
     with pytest.raises(DatabaseError) as caught, session_scope(fresh_postgres_url) as session:
         backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
@@ -174,8 +181,6 @@ def test_json_columns_get_what_json_dumps_gives(monkeypatch: pytest.MonkeyPatch,
     import json
     import json.encoder
 
-    from carml.db import bulk
-
     bulk._json_dumps.cache_clear()
     if not accelerated:  # a Python without the C encoder, or one whose private signature changed
         monkeypatch.setattr(json.encoder, "c_make_encoder", None)
@@ -188,3 +193,18 @@ def test_json_columns_get_what_json_dumps_gives(monkeypatch: pytest.MonkeyPatch,
             dumps({"when": STARTED})
     finally:
         bulk._json_dumps.cache_clear()
+
+
+def test_past_the_few_rows_of_one_insert_a_copy_writes_them(database: str) -> None:
+    # Either side of the limit, on every backend: the same rows read back.
+    count = bulk.MAX_VALUES_ROWS + 2
+    rows = [_span(f"{index:016x}", f"span {index}", {"index": index}) for index in range(count)]
+    with session_scope(database) as session:
+        insert_rows(session, TraceSpan.__table__, SPAN_COLUMNS, rows[:-1])  # one past the limit
+        insert_rows(session, TraceSpan.__table__, SPAN_COLUMNS, rows[-1:])
+        replace_rows(session, StageTiming.__table__, {"job_id": JOB, "shard_index": 0}, TIMING_COLUMNS, [])
+    with session_scope(database) as session:
+        spans = session.scalars(select(TraceSpan).order_by(TraceSpan.span_id)).all()
+    assert [(s.name, s.attributes, s.started_at) for s in spans] == [
+        (f"span {index}", {"index": index}, STARTED) for index in range(count)
+    ]
