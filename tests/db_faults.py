@@ -1,15 +1,16 @@
 """Database faults for tests on PostgreSQL: a connection killed by the server before a statement, and a COMMIT whose
-answer is lost after the server applied it. Both act on the process's real engine for a URL (see engine_for)."""
+answer is lost after the server applied it. Both act on this process's real connections: statements are watched at
+psycopg's cursor, which runs them whether SQLAlchemy executes them or they run as the driver's SQL
+(carml.db.driver_statements); commits at the engine's dialect (see engine_for)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from carml.db.session import engine_for
@@ -30,7 +31,7 @@ def connection_killed_before(url: str, statement_start: str, times: int = 1) -> 
     statements that met a dead connection."""
     killed: list[str] = []
 
-    def kill_first(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    def kill_first(cursor: Any, statement: str) -> None:
         if len(killed) >= times or not statement.lstrip().upper().startswith(statement_start.upper()):
             return
         killed.append(statement)
@@ -43,12 +44,24 @@ def connection_killed_before(url: str, statement_start: str, times: int = 1) -> 
                 assert time.monotonic() < deadline, f"backend {pid} did not end"
                 time.sleep(0.01)
 
-    engine = engine_for(url)
-    event.listen(engine, "before_cursor_execute", kill_first)
-    try:
+    with _before_each_statement(kill_first):
         yield killed
+
+
+@contextmanager
+def _before_each_statement(call: Callable[[Any, str], None]) -> Iterator[None]:
+    """`call(cursor, statement)` before every statement a psycopg cursor of this process executes."""
+    execute = psycopg.Cursor.execute
+
+    def watched(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        call(self, query if isinstance(query, str) else str(query))
+        return execute(self, query, *args, **kwargs)
+
+    psycopg.Cursor.execute = watched  # type: ignore[assignment,method-assign]
+    try:
+        yield
     finally:
-        event.remove(engine, "before_cursor_execute", kill_first)
+        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -61,7 +74,7 @@ def commit_answer_lost_once(url: str, after: str = "") -> Iterator[list[bool]]:
     lost: list[bool] = []
     armed = [not after]
 
-    def arm(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    def arm(_cursor: Any, statement: str) -> None:
         if statement.lstrip().upper().startswith(after.upper()):
             armed[0] = True
 
@@ -72,11 +85,8 @@ def commit_answer_lost_once(url: str, after: str = "") -> Iterator[list[bool]]:
             raise psycopg.OperationalError("server closed the connection unexpectedly")
 
     dialect.do_commit = commit_then_lose_the_answer  # type: ignore[method-assign]
-    if after:
-        event.listen(engine, "before_cursor_execute", arm)
     try:
-        yield lost
+        with _before_each_statement(arm):
+            yield lost
     finally:
         del dialect.do_commit
-        if after:
-            event.remove(engine, "before_cursor_execute", arm)

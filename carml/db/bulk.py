@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 import json
 import json.encoder
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table, and_, delete, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+from carml.db.driver_statements import driver_cursor
 
 
 def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -135,34 +136,13 @@ def _converter(
     return convert
 
 
-@contextmanager
-def _driver_cursor(connection: Connection, statement: str) -> Iterator[Any]:
-    """A cursor of the session's own connection whose errors come out as SQLAlchemy would raise them."""
-    dialect = connection.dialect
-    raw = connection.connection.driver_connection
-    cursor = raw.cursor()
-    try:
-        yield cursor
-    except dialect.loaded_dbapi.Error as exc:
-        # A lost connection is invalidated (the pool then replaces it) and reported as an OperationalError,
-        # which is what the retries of a shard's writes wait on.
-        lost = dialect.is_disconnect(exc, raw, cursor)
-        if lost:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(
-            statement, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-        ) from exc
-    finally:
-        cursor.close()
-
-
 def _delete(connection: Connection, table: Table, match: Mapping[str, Any]) -> None:
     quote = connection.dialect.identifier_preparer.quote
     condition = " AND ".join(f"{quote(name)} = %s" for name in match)
     statement = f"DELETE FROM {quote(table.name)} WHERE {condition}"
     convert = _converter(table, list(match), connection, statement)
     values = list(match.values())
-    with _driver_cursor(connection, statement) as cursor:
+    with driver_cursor(connection, statement) as cursor:
         cursor.execute(statement, convert(values) if convert else values)
 
 
@@ -177,7 +157,7 @@ def _insert_values(connection: Connection, table: Table, columns: Sequence[str],
     )
     convert = _converter(table, columns, connection, statement)  # JSON as its text: the server reads it as it would
     values = [value for row in rows for value in (convert(row) if convert else row)]
-    with _driver_cursor(connection, statement) as cursor:
+    with driver_cursor(connection, statement) as cursor:
         cursor.execute(statement, values)
 
 
@@ -185,6 +165,6 @@ def _copy(connection: Connection, table: Table, columns: Sequence[str], rows: It
     quote = connection.dialect.identifier_preparer.quote
     statement = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in columns)}) FROM STDIN"
     convert = _converter(table, columns, connection, statement)
-    with _driver_cursor(connection, statement) as cursor, cursor.copy(statement) as copy:
+    with driver_cursor(connection, statement) as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row(convert(row) if convert else row)

@@ -1,14 +1,16 @@
-"""Statements on every prediction's path, compiled once and run as the driver's SQL.
+"""Statements on every prediction's path, compiled once and run on the driver's cursor.
 
 SQLAlchemy's execution of even a cached statement costs several times the statement's round trip: its cache key is
 computed from the whole statement each time, an execution context and result metadata are built, and an ORM
 statement then loads its entities. Measured on a 2-core machine, one `UPDATE … RETURNING` of a job and its shard:
-3.9–4.3 ms through the ORM, 2.2–3.0 ms as a Core statement, 1.2 ms as the driver's SQL through SQLAlchemy's
-connection, 0.6–0.9 ms on psycopg alone. A `DriverStatement` is compiled once per dialect; each run
-converts its parameters with the columns' own bind processors and goes through `Connection.exec_driver_sql`: on the
-session's connection and in its transaction, with SQLAlchemy's error handling (a lost connection is invalidated and
-raised as for any statement). Returned rows go through the columns' result processors, so values are what an ORM
-read would give (aware UTC datetimes on SQLite, JSON decoded).
+3.9–4.3 ms through the ORM, 2.2–3.0 ms as a Core statement, 1.2 ms as text through `exec_driver_sql`, 0.6–0.9 ms
+on psycopg alone.
+
+A `DriverStatement` is compiled once per dialect. Each run converts its parameters with the columns' own bind
+processors and executes on the driver's cursor of the session's connection, in its transaction; errors come out as
+SQLAlchemy's own (`driver_cursor`: a lost connection is invalidated). Returned rows go through the columns' result
+processors, so values are what an ORM read gives (aware UTC datetimes on SQLite, JSON decoded). SQLAlchemy's engine
+events and echo do not see these statements.
 
 For statements whose parameters are all named `bindparam`s or fixed values: an expanding `IN` is refused when
 compiled (write it as `or_` of comparisons).
@@ -17,11 +19,13 @@ compiled (write it as `or_` of comparisons).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnDefault, ColumnElement, Dialect, Executable, Table, bindparam, insert
+from sqlalchemy import ColumnDefault, ColumnElement, Connection, Dialect, Executable, Table, bindparam, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, class_mapper
 from sqlalchemy.orm.attributes import instance_state
 
@@ -68,7 +72,7 @@ class _Compiled:
 
 
 class DriverStatement:
-    """A Core statement compiled once per dialect and run with `exec_driver_sql` (see the module's note).
+    """A Core statement compiled once per dialect and run on the driver's cursor (see the module's note).
 
     `defaults`: values made for parameters a run leaves out (`driver_insert`'s column defaults)."""
 
@@ -85,14 +89,15 @@ class DriverStatement:
         connection = session.connection()
         compiled = self._for(connection.dialect)
         given = {**{name: make() for name, make in self.defaults.items() if name not in parameters}, **parameters}
-        result = connection.exec_driver_sql(compiled.sql, compiled.parameters(given))  # type: ignore[arg-type]
-        if not compiled.returned:
-            return [], result.rowcount
-        reader = self._row_readers.get(connection.dialect.name)
-        if reader is None:
-            reader = compiled.row_reader(connection.dialect, result.cursor.description)
-            self._row_readers[connection.dialect.name] = reader
-        rows = [reader(raw) for raw in result.all()]
+        with driver_cursor(connection, compiled.sql) as cursor:
+            cursor.execute(compiled.sql, compiled.parameters(given))
+            if not compiled.returned:
+                return [], cursor.rowcount
+            reader = self._row_readers.get(connection.dialect.name)
+            if reader is None:
+                reader = compiled.row_reader(connection.dialect, cursor.description)
+                self._row_readers[connection.dialect.name] = reader
+            rows = [reader(raw) for raw in cursor.fetchall()]
         return rows, len(rows)  # NB: a driver may count rows returned only once they are all read (SQLite)
 
     def _for(self, dialect: Dialect) -> _Compiled:
@@ -101,6 +106,27 @@ class DriverStatement:
             with self._lock:
                 compiled = self._compiled.setdefault(dialect.name, _compile(self.statement, dialect))
         return compiled
+
+
+@contextmanager
+def driver_cursor(connection: Connection, statement: str) -> Iterator[Any]:
+    """A cursor of the connection's driver connection (in its transaction) whose errors come out as SQLAlchemy's own
+    execution raises them: a lost connection is invalidated (the pool then replaces it) and raised as an
+    OperationalError, which is what the retries of a shard's writes wait on."""
+    dialect = connection.dialect
+    raw = connection.connection.driver_connection
+    cursor = raw.cursor()
+    try:
+        yield cursor
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, raw, cursor)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            statement, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+        ) from exc
+    finally:
+        cursor.close()
 
 
 def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
