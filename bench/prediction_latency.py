@@ -25,7 +25,10 @@ Run: .venv/bin/python bench/prediction_latency.py [--requests 500] [--client wai
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
+import secrets
 import shutil
 import statistics
 import tempfile
@@ -33,6 +36,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import psutil
@@ -151,12 +155,46 @@ class InProcess:
 
 
 # ---------------------------------------------------------------------------------------------- the service
-class ServiceClient:
-    """A user's client of one running service: submit the PNG, learn the answer (waiting or polling)."""
+class PlainHttp:
+    """A lean HTTP/1.1 client on one kept-alive connection (the standard library's), for `--http plain`: what the
+    service adds, without a client library's own cost. Each submission gets a fresh multipart boundary, as a
+    browser's or `requests`' does."""
 
-    def __init__(self, service: BenchService, png: bytes, client: str, poll_ms: float):
+    def __init__(self, base_url: str, token: str):
+        parsed = urlsplit(base_url)
+        self.connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=WAIT_S + 30)
+        self.authorization = f"Bearer {token}"
+
+    def post_form(self, path: str, form: dict[str, str], file: tuple[str, bytes, str]) -> tuple[int, bytes]:
+        boundary = secrets.token_hex(16)
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            for name, value in form.items()
+        ]
+        name, data, content_type = file
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+        parts.append(f"{head}Content-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n")
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        content_type = f"multipart/form-data; boundary={boundary}"
+        return self._send("POST", path, body, {"Content-Type": content_type})
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        return self._send("GET", path, None, {})
+
+    def _send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+        self.connection.request(method, path, body=body, headers={"Authorization": self.authorization, **headers})
+        response = self.connection.getresponse()
+        return response.status, response.read()
+
+
+class ServiceClient:
+    """A user's client of one running service: submit the PNG, learn the answer (waiting or polling), with `requests`
+    or the lean `PlainHttp` (`http`)."""
+
+    def __init__(self, service: BenchService, png: bytes, client: str, poll_ms: float, http: str = "requests"):
         self.service, self.png, self.client, self.poll_s = service, png, client, poll_ms / 1000
-        self.http = service.session()
+        self.session = service.session() if http == "requests" else None
+        self.plain = PlainHttp(service.base_url, service.token) if http == "plain" else None
         self.jobs = f"{service.base_url}/api/v1/jobs"
 
     def request(self) -> tuple[float, dict[str, Any], tuple[int, int]]:
@@ -165,21 +203,38 @@ class ServiceClient:
         if self.client == "wait":
             form["wait"] = str(WAIT_S)
         sent_ns, started = time.time_ns(), time.perf_counter()
-        response = self.http.post(self.jobs, data=form, files={"files": ("digit.png", self.png, "image/png")})
-        if response.status_code != 201:
-            raise RuntimeError(f"submission refused ({response.status_code}): {response.text}")
-        job: dict[str, Any] = response.json()
+        status, body = self._post(form)
+        if status != 201:
+            raise RuntimeError(f"submission refused ({status}): {body[:500]!r}")
+        job: dict[str, Any] = json.loads(body)
         while job["status"] not in FINAL_STATES:
             if self.client == "poll":
                 time.sleep(self.poll_s)
-            query = {"wait": str(WAIT_S)} if self.client == "wait" else None
-            answer = self.http.get(f"{self.jobs}/{job['id']}", params=query, timeout=WAIT_S + 30)
-            answer.raise_for_status()
-            job = answer.json()
+            status, body = self._get(job["id"], wait=self.client == "wait")
+            if status != 200:
+                raise RuntimeError(f"GET of job {job['id']} answered {status}: {body[:500]!r}")
+            job = json.loads(body)
         elapsed = (time.perf_counter() - started) * 1000
         if job["status"] != "succeeded":
             raise RuntimeError(f"job {job['id']} {job['status']}: {job.get('error')}")
         return elapsed, job, (sent_ns, time.time_ns())
+
+    def _post(self, form: dict[str, str]) -> tuple[int, bytes]:
+        file = ("digit.png", self.png, "image/png")
+        if self.plain is not None:
+            return self.plain.post_form(urlsplit(self.jobs).path, form, file)
+        assert self.session is not None
+        response = self.session.post(self.jobs, data=form, files={"files": file}, timeout=WAIT_S + 30)
+        return response.status_code, response.content
+
+    def _get(self, job_id: str, wait: bool) -> tuple[int, bytes]:
+        url = f"{self.jobs}/{job_id}" + (f"?wait={WAIT_S}" if wait else "")
+        if self.plain is not None:
+            parts = urlsplit(url)
+            return self.plain.get(f"{parts.path}?{parts.query}" if parts.query else parts.path)
+        assert self.session is not None
+        response = self.session.get(url, timeout=WAIT_S + 30)
+        return response.status_code, response.content
 
 
 def _epoch_ns(iso: str) -> int:
@@ -244,7 +299,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         service.start_worker("cpu", concurrency=1, threads=args.worker_threads)
         settings = service.settings()
         local = InProcess(settings, png)
-        client = ServiceClient(service, png, args.client, args.poll_ms)
+        client = ServiceClient(service, png, args.client, args.poll_ms, args.http)
         try:
             expected = _top1(local.request()[1])
             for _ in range(args.warmup):  # the worker loads the model on its first job; both sides warm up
@@ -283,6 +338,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "backend": args.backend,
         "broker": "redis" if args.backend == "servers" else "filesystem",
         "client": args.client,
+        "http": args.http,
         "poll_ms": args.poll_ms if args.client == "poll" else None,
         "worker_threads": args.worker_threads,
         "requests": len(through_service),
@@ -311,6 +367,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 def print_table(figures: dict[str, Any]) -> None:
     local, service, added = figures["in_process_ms"], figures["service_ms"], figures["added_ms"]
     client = f"{figures['client']}" + (f" every {figures['poll_ms']} ms" if figures["poll_ms"] else "")
+    client += f", HTTP by {figures['http']}"
     print(f"{MODEL} ({FRAMEWORK}), one 8x8 PNG per request, {figures['requests']} requests, {figures['backend']}")
     print(f"client: {client}")
     print(f"{'':<12} {'p50':>9} {'p90':>9} {'p99':>9}  (ms)")
@@ -344,6 +401,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="Alternating blocks of in-process and service.")
     parser.add_argument("--client", choices=("wait", "poll"), default="wait", help="How the client learns the end.")
     parser.add_argument("--poll-ms", type=float, default=10.0, help="Polling interval of --client poll.")
+    parser.add_argument(
+        "--http",
+        choices=("requests", "plain"),
+        default="requests",
+        help="The client's HTTP: `requests` (default), or a lean standard-library client on one kept-alive "
+        "connection, which leaves out most of the client's own cost.",
+    )
     parser.add_argument("--backend", choices=("servers", "embedded"), default="servers")
     parser.add_argument("--worker-threads", type=int, help="`carml worker --threads` (default: not given).")
     parser.add_argument("--tiny", action="store_true", help="20 requests, 3 warm-up, 1 round: a smoke run.")

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import pytest
 
-def test_prediction_latency_reports_both_sides_added_latency_and_phases(run_bench) -> None:
-    record = run_bench("prediction_latency.py", "--tiny")
+
+@pytest.mark.parametrize("http", ["requests", "plain"])
+def test_prediction_latency_reports_both_sides_added_latency_and_phases(run_bench, http: str) -> None:
+    record = run_bench("prediction_latency.py", "--tiny", "--http", http)
     assert record["requests"] == 20 and record["backend"] == "servers" and record["client"] == "wait"
+    assert record["http"] == http
     for side in ("in_process_ms", "service_ms", "added_ms"):
         assert {"p50", "p90", "p99"} <= set(record[side]), side
     assert 0 < record["in_process_ms"]["p50"] < record["service_ms"]["p50"]
