@@ -108,6 +108,21 @@ def read_scope(url: str) -> Iterator[Session]:
     commit around it (two round trips saved on PostgreSQL, where each statement sees the latest commits anyway).
 
     NB: for a single statement only: without a transaction, two statements on SQLite may see different commits."""
+    with _autocommit_scope(url) as session:
+        yield session
+
+
+@contextmanager
+def statement_scope(url: str) -> Iterator[Session]:
+    """A session for one statement that writes and is whole in itself (on PostgreSQL, a data-modifying WITH makes
+    one statement of several tables' changes): in autocommit mode, the statement is its own transaction, without the
+    round trips of a `BEGIN` and a `COMMIT`."""
+    with _autocommit_scope(url) as session:
+        yield session
+
+
+@contextmanager
+def _autocommit_scope(url: str) -> Iterator[Session]:
     with _engines_lock:
         if url not in _read_engines:
             # The same pool as `engine_for(url)`'s; a connection is put back in its usual mode on return.

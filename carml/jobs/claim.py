@@ -7,14 +7,14 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, or_, update
+from sqlalchemy import ColumnElement, Update, bindparam, case, make_url, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from carml.db.base import utcnow
 from carml.db.driver_statements import DriverStatement, loaded
 from carml.db.models import Job, JobShard, JobStatus, RegisteredModel
 from carml.db.retry import retried_on_lost_connection
-from carml.db.session import session_scope
+from carml.db.session import session_scope, statement_scope
 from carml.errors import CarmlError
 from carml.jobs.locking import locked_job, settle
 from carml.jobs.recovery import gave_up_on
@@ -32,10 +32,9 @@ def start_shard(settings: Settings, job_id: str, shard_index: int, worker_id: st
 def claim_shard(
     settings: Settings, job_id: str, shard_index: int, worker_id: str, claimed_at: datetime
 ) -> tuple[Job, JobShard, str] | None:
-    with session_scope(settings.database) as session:
-        first = _claim_first_delivery(session, job_id, shard_index, worker_id, claimed_at)
-        if first is not None:
-            return first
+    first = _claim_first_delivery(settings, job_id, shard_index, worker_id, claimed_at)
+    if first is not None:
+        return first
     with session_scope(settings.database) as session:
         job = locked_job(session, job_id)
         if job is None:
@@ -66,35 +65,53 @@ def claim_shard(
 
 
 def _claim_first_delivery(
-    session: Any, job_id: str, shard_index: int, worker_id: str, claimed_at: datetime
+    settings: Settings, job_id: str, shard_index: int, worker_id: str, claimed_at: datetime
 ) -> tuple[Job, JobShard, str] | None:
-    """The common claim in two UPDATEs: the first delivery of the only shard of a job that is queued or running and
-    not being cancelled. None, with nothing changed, for anything else: `claim_shard` then reads the job and decides.
+    """The common claim: the first delivery of the only shard of a job that is queued or running and not being
+    cancelled. None, with nothing changed, for anything else: `claim_shard` then reads the job and decides.
 
     NB: this is every prediction's claim; the general one loads the job and its shards and flushes them, several
-    times the cost of its round trips. What it would do in this case is what these two statements do.
+    times the cost of its round trips. What it would do in this case is what these statements do: on PostgreSQL one
+    statement that is its own transaction (one round trip instead of four), elsewhere two UPDATEs in a transaction.
     """
-    job_update, shard_update = _first_claim_statements()
     values = {"p_job": job_id, "p_index": shard_index, "p_worker": worker_id, "p_at": claimed_at}
-    jobs, _ = job_update.execute(session, values)  # the job's lock, taken first as everywhere
-    if not jobs:
-        return None
-    shards, _ = shard_update.execute(session, values)
-    if not shards:
-        session.rollback()  # the job's status as it was
-        return None
-    job, shard = loaded(Job, jobs[0]), loaded(JobShard, shards[0])
-    set_committed_value(job, "shards", [shard])  # its only shard, as the job's readers expect it
-    return job, shard, _manifest_digest(session, job)
+    if make_url(settings.database).get_backend_name() == "postgresql":
+        # NB: when the shard is not claimable so, the job's UPDATE may still have matched, and is kept: it then wrote
+        # what the job already had (a job is RUNNING, with its start, once any claim was made; while it is QUEUED, its
+        # only shard is claimable so), and the general claim decides as if it had not run.
+        with statement_scope(settings.database) as session:
+            rows, _ = _claim_in_one_statement().execute(session, values)
+            if not rows:
+                return None
+            shard_values = {key: value for key, value in rows[0].items() if not key.startswith(_CLAIMED_JOB)}
+            job_values = {
+                key[len(_CLAIMED_JOB) :]: value for key, value in rows[0].items() if key.startswith(_CLAIMED_JOB)
+            }
+            job, shard = loaded(Job, job_values), loaded(JobShard, shard_values)
+            set_committed_value(job, "shards", [shard])  # its only shard, as the job's readers expect it
+            return job, shard, _manifest_digest(session, job)
+    job_update, shard_update = _claim_statements()
+    with session_scope(settings.database) as session:
+        jobs, _ = job_update.execute(session, values)  # the job's lock, taken first as everywhere
+        if not jobs:
+            return None
+        shards, _ = shard_update.execute(session, values)
+        if not shards:
+            session.rollback()  # the job's status as it was
+            return None
+        job, shard = loaded(Job, jobs[0]), loaded(JobShard, shards[0])
+        set_committed_value(job, "shards", [shard])
+        return job, shard, _manifest_digest(session, job)
 
 
-@functools.cache
-def _first_claim_statements() -> tuple[DriverStatement, DriverStatement]:
-    """`_claim_first_delivery`'s UPDATEs, compiled once and run as the driver's SQL (`DriverStatement`): these run for
-    every prediction, and SQLAlchemy's own execution of them cost several times their round trips."""
-    jobs, shards = Job.__table__, JobShard.__table__
-    claimed_at = bindparam("p_at", type_=Job.started_at.type)
-    job_update = (
+_CLAIMED_JOB = "claimed_job__"  # the prefix of the job's columns in what the one-statement claim returns
+_CLAIMED_AT = bindparam("p_at", type_=Job.started_at.type)  # the moment of the claim, in both statements
+
+
+def _job_update() -> Update:
+    """The job's side of the claim: RUNNING, started now if it was QUEUED; returns the job's row."""
+    jobs = Job.__table__
+    return (
         update(jobs)
         .where(
             jobs.c.id == bindparam("p_job"),
@@ -104,23 +121,42 @@ def _first_claim_statements() -> tuple[DriverStatement, DriverStatement]:
         )
         .values(
             status=JobStatus.RUNNING,
-            started_at=case((jobs.c.status == JobStatus.QUEUED, claimed_at), else_=jobs.c.started_at),
+            started_at=case((jobs.c.status == JobStatus.QUEUED, _CLAIMED_AT), else_=jobs.c.started_at),
         )
         .returning(*jobs.c)
     )
-    shard_update = (
+
+
+def _shard_update(job_id: ColumnElement[Any]) -> Update:
+    """The shard's side of the claim, for the job whose id is `job_id`: its first delivery, taken by this worker."""
+    shards = JobShard.__table__
+    return (
         update(shards)
         .where(
-            shards.c.job_id == bindparam("p_job"),
+            shards.c.job_id == job_id,
             shards.c.index == bindparam("p_index"),
             shards.c.status == JobStatus.QUEUED,
             shards.c.attempts == 0,  # a redelivery may have to be given up on (`gave_up_on`): the general claim
             shards.c.items_done == 0,
         )
-        .values(status=JobStatus.RUNNING, worker_id=bindparam("p_worker"), started_at=claimed_at, attempts=1)
-        .returning(*shards.c)
+        .values(status=JobStatus.RUNNING, worker_id=bindparam("p_worker"), started_at=_CLAIMED_AT, attempts=1)
     )
-    return DriverStatement(job_update), DriverStatement(shard_update)
+
+
+@functools.cache
+def _claim_statements() -> tuple[DriverStatement, DriverStatement]:
+    """The claim as two UPDATEs, the job's first (its lock, as everywhere), compiled once (`DriverStatement`)."""
+    shard_update = _shard_update(bindparam("p_job")).returning(*JobShard.__table__.c)
+    return DriverStatement(_job_update()), DriverStatement(shard_update)
+
+
+@functools.cache
+def _claim_in_one_statement() -> DriverStatement:
+    """The claim as one UPDATE of the shard with the job's UPDATE in a WITH (PostgreSQL): the shard's row is only
+    updated for a row the job's UPDATE returned, so the job's lock is taken first, as everywhere."""
+    claimed_job = _job_update().cte("claimed_job")
+    job_columns = (column.label(f"{_CLAIMED_JOB}{column.key}") for column in claimed_job.c)
+    return DriverStatement(_shard_update(claimed_job.c.id).returning(*JobShard.__table__.c, *job_columns))
 
 
 def _manifest_digest(session: Any, job: Job) -> str:
