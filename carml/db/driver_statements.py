@@ -37,6 +37,8 @@ Row = dict[str, Any]
 class _Compiled:
     sql: str
     required: tuple[str, ...]  # the parameters each run must give (or a column default supplies)
+    accepted: frozenset[str]  # every parameter it takes
+    only_its_own: bool  # whether a run giving another is refused (an INSERT's), or it is ignored (shared values)
     positions: tuple[str, ...] | None  # the parameters' order for a positional paramstyle (SQLite's qmark)
     fixed: dict[str, Any]  # values written into the statement (`.values(status=...)`, literal comparisons)
     bind_processors: dict[str, Callable[[Any], Any]]
@@ -46,6 +48,9 @@ class _Compiled:
         missing = [name for name in self.required if name not in given]
         if missing:
             raise ValueError(f"no value for {', '.join(missing)} in {self.sql[:60]!r}")
+        unknown = given.keys() - self.accepted if self.only_its_own else ()
+        if unknown:  # a column value the INSERT has no place for would be dropped without a word
+            raise ValueError(f"{', '.join(sorted(unknown))} not in {self.sql[:60]!r}")
         values = {**self.fixed, **given}
         for name, process in self.bind_processors.items():
             values[name] = process(values[name])
@@ -74,11 +79,19 @@ class _Compiled:
 class DriverStatement:
     """A Core statement compiled once per dialect and run on the driver's cursor (see the module's note).
 
-    `defaults`: values made for parameters a run leaves out (`driver_insert`'s column defaults)."""
+    `defaults`: values made for parameters a run leaves out (`driver_insert`'s column defaults). A run may give
+    parameters the statement does not take (several statements can share one set of values), unless `only_its_own`
+    (`driver_insert`'s: a column value it has no place for would be lost)."""
 
-    def __init__(self, statement: Executable, defaults: Mapping[str, Callable[[], Any]] | None = None):
+    def __init__(
+        self,
+        statement: Executable,
+        defaults: Mapping[str, Callable[[], Any]] | None = None,
+        only_its_own: bool = False,
+    ):
         self.statement = statement
         self.defaults = dict(defaults or {})
+        self.only_its_own = only_its_own
         self._compiled: dict[str, _Compiled] = {}
         self._row_readers: dict[str, Callable[[Sequence[Any]], Row]] = {}
         self._lock = threading.Lock()
@@ -104,7 +117,7 @@ class DriverStatement:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             with self._lock:
-                compiled = self._compiled.setdefault(dialect.name, _compile(self.statement, dialect))
+                compiled = self._compiled.setdefault(dialect.name, _compile(self.statement, dialect, self.only_its_own))
         return compiled
 
 
@@ -129,7 +142,7 @@ def driver_cursor(connection: Connection, statement: str) -> Iterator[Any]:
         cursor.close()
 
 
-def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
+def _compile(statement: Executable, dialect: Dialect, only_its_own: bool) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
     if "POSTCOMPILE" in compiled.string:
         raise ValueError("a DriverStatement cannot take an expanding IN: write it as or_() of comparisons")
@@ -141,6 +154,8 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
     return _Compiled(
         sql=compiled.string,
         required=tuple(name for name, bind in compiled.binds.items() if bind.required),
+        accepted=frozenset(compiled.binds),
+        only_its_own=only_its_own,
         positions=tuple(compiled.positiontup) if dialect.positional and compiled.positiontup else None,
         fixed={name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required},
         bind_processors=processors,
@@ -150,8 +165,8 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
 
 def driver_insert(table: Table, names: Sequence[str], returning: bool = False) -> DriverStatement:
     """An INSERT into `table` of the columns `names` (parameters of the same names) and of every column with a
-    Python-side default, made when a run leaves it out, as SQLAlchemy's own INSERT would. `returning`: the row as
-    stored."""
+    Python-side default, made when a run leaves it out, as SQLAlchemy's own INSERT would; a run giving a value for
+    any other column is refused. `returning`: the row as stored."""
     defaults = {
         column.key: _default_maker(column.default, column.key)
         for column in table.columns
@@ -159,7 +174,7 @@ def driver_insert(table: Table, names: Sequence[str], returning: bool = False) -
     }
     values = {name: bindparam(name, type_=table.c[name].type) for name in (*names, *defaults)}
     statement = insert(table).values(values)
-    return DriverStatement(statement.returning(*table.c) if returning else statement, defaults)
+    return DriverStatement(statement.returning(*table.c) if returning else statement, defaults, only_its_own=True)
 
 
 def _default_maker(default: Any, name: str) -> Callable[[], Any]:

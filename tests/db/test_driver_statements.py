@@ -133,10 +133,12 @@ def test_a_statement_refused_by_the_database_fails_its_transaction_as_any_statem
         assert session.scalars(select(Job)).all() == []  # the job of the failed transaction is not kept
 
 
-def test_a_missing_parameter_and_an_expanding_in_are_refused_before_anything_runs(database: str) -> None:
+def test_a_missing_or_unknown_parameter_and_an_expanding_in_are_refused_before_anything_runs(database: str) -> None:
     with session_scope(database) as session:
         with pytest.raises(ValueError, match="no value for kind"):
             driver_insert(Job.__table__, JOB_COLUMNS).execute(session, {"id": JOB})
+        with pytest.raises(ValueError, match="dataset_name not in"):  # it would be dropped, not written
+            driver_insert(Job.__table__, JOB_COLUMNS).execute(session, _job_values(dataset_name="digits"))
         expanding = DriverStatement(select(Job.id).where(Job.status.in_(["queued", "running"])))
         with pytest.raises(ValueError, match="expanding IN"):
             expanding.execute(session, {})
