@@ -1,6 +1,6 @@
-"""Database faults for tests on PostgreSQL: a connection killed by the server before a statement, and a COMMIT whose
-answer is lost after the server applied it. Both act on this process's real connections: statements are watched at
-psycopg's cursor, which runs them whether SQLAlchemy executes them or they run as the driver's SQL
+"""Database faults for tests on PostgreSQL: a connection killed by the server before a statement, and a statement or a
+COMMIT whose answer is lost after the server applied it. They act on this process's real connections: statements
+are watched at psycopg's cursor, which runs them whether SQLAlchemy executes them or they run as the driver's SQL
 (carml.db.driver_statements); commits at the engine's dialect (see engine_for)."""
 
 from __future__ import annotations
@@ -46,6 +46,28 @@ def connection_killed_before(url: str, statement_start: str, times: int = 1) -> 
 
     with _before_each_statement(kill_first):
         yield killed
+
+
+@contextmanager
+def answer_lost_once(statement_start: str) -> Iterator[list[str]]:
+    """The first statement starting with `statement_start` is run (in autocommit mode: applied for good), then the
+    driver reports a dropped connection instead of its answer; yields the statements whose answer was lost."""
+    lost: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def answer_lost(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        result = execute(self, query, *args, **kwargs)
+        text = query if isinstance(query, str) else str(query)
+        if not lost and text.lstrip().upper().startswith(statement_start.upper()):
+            lost.append(text)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return result
+
+    psycopg.Cursor.execute = answer_lost  # type: ignore[assignment,method-assign]
+    try:
+        yield lost
+    finally:
+        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from db_faults import answer_lost_once
 from sqlalchemy import select
 
 from carml.db.migrate import upgrade
@@ -94,3 +95,14 @@ def test_a_job_being_cancelled_is_not_claimed(settings: Settings) -> None:
     before = _rows(settings, job_id)
     assert claim._claim_first_delivery(settings, job_id, 0, WORKER, datetime.now(UTC)) is None
     assert _rows(settings, job_id) == before
+
+
+@pytest.mark.parametrize("settings", ["postgresql"], indirect=True)  # where the claim is one statement
+def test_a_one_statement_claim_whose_answer_was_lost_is_recognised_by_its_retry(settings: Settings) -> None:
+    job_id = _job(settings)
+    now = datetime.now(UTC)
+    with answer_lost_once("WITH claimed_job") as lost:
+        claimed = claim.claim_shard(settings, job_id, 0, WORKER, now)  # applied, answer lost, retried
+    assert len(lost) == 1 and claimed is not None
+    assert claimed[1].attempts == 1  # the retry found its own claim: the same start, no second attempt
+    assert _rows(settings, job_id) == ((JobStatus.RUNNING, now, 0, False), (JobStatus.RUNNING, WORKER, 1, now, 0))

@@ -52,10 +52,10 @@ def _assert_one_success(settings: Settings, job_id: str) -> None:
 def test_a_prediction_rides_out_connections_ended_at_its_claim_and_its_final_write(settings: Settings) -> None:
     job_id = _submit(settings)
     url = settings.database
-    # The claim's first statement locks the job (UPDATE jobs ... RETURNING); the final write inserts the result: both
+    # The claim (on PostgreSQL one statement, the job's UPDATE in its WITH) and the final write's INSERT of the result
     # meet dead connections.
     with (
-        connection_killed_before(url, "UPDATE jobs SET status", times=1) as at_claim,
+        connection_killed_before(url, "WITH claimed_job", times=1) as at_claim,
         connection_killed_before(url, "INSERT INTO results", times=2) as at_finish,
     ):
         assert execution.run_shard(settings, job_id, 0, WORKER, ModelCache()) == JobStatus.SUCCEEDED
