@@ -25,10 +25,7 @@ Run: .venv/bin/python bench/prediction_latency.py [--requests 500] [--client wai
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
-import secrets
 import shutil
 import statistics
 import tempfile
@@ -36,16 +33,15 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import psutil
 from bench_record import default_out, write_result
-from service_harness import FINAL_STATES, BenchService
+from prediction_client import ServiceClient
+from service_harness import BenchService
 
 MODEL, FRAMEWORK = "digits-cnn", "onnxruntime"
 TARGET_ADDED_P50_MS, TARGET_ADDED_P99_MS = 5.0, 15.0
-WAIT_S = 30  # what the client asks the API to wait at most; a prediction ends long before
 PERCENTILES = (50, 90, 99)
 # A request's moments, in order, as the client and the job's trace give them (see `_phases`).
 PHASES = (
@@ -154,89 +150,6 @@ class InProcess:
         self.predictor.close()
 
 
-# ---------------------------------------------------------------------------------------------- the service
-class PlainHttp:
-    """A lean HTTP/1.1 client on one kept-alive connection (the standard library's), for `--http plain`: what the
-    service adds, without a client library's own cost. Each submission gets a fresh multipart boundary, as a
-    browser's or `requests`' does."""
-
-    def __init__(self, base_url: str, token: str):
-        parsed = urlsplit(base_url)
-        self.connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=WAIT_S + 30)
-        self.authorization = f"Bearer {token}"
-
-    def post_form(self, path: str, form: dict[str, str], file: tuple[str, bytes, str]) -> tuple[int, bytes]:
-        boundary = secrets.token_hex(16)
-        parts = [
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-            for name, value in form.items()
-        ]
-        name, data, content_type = file
-        head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-        parts.append(f"{head}Content-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n")
-        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-        content_type = f"multipart/form-data; boundary={boundary}"
-        return self._send("POST", path, body, {"Content-Type": content_type})
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        return self._send("GET", path, None, {})
-
-    def _send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
-        self.connection.request(method, path, body=body, headers={"Authorization": self.authorization, **headers})
-        response = self.connection.getresponse()
-        return response.status, response.read()
-
-
-class ServiceClient:
-    """A user's client of one running service: submit the PNG, learn the answer (waiting or polling), with `requests`
-    or the lean `PlainHttp` (`http`)."""
-
-    def __init__(self, service: BenchService, png: bytes, client: str, poll_ms: float, http: str = "requests"):
-        self.service, self.png, self.client, self.poll_s = service, png, client, poll_ms / 1000
-        self.session = service.session() if http == "requests" else None
-        self.plain = PlainHttp(service.base_url, service.token) if http == "plain" else None
-        self.jobs = f"{service.base_url}/api/v1/jobs"
-
-    def request(self) -> tuple[float, dict[str, Any], tuple[int, int]]:
-        """Milliseconds from sending to knowing the answer, the final job, and (sent, seen) in epoch ns."""
-        form = {"kind": "predict", "model": MODEL, "framework": FRAMEWORK}
-        if self.client == "wait":
-            form["wait"] = str(WAIT_S)
-        sent_ns, started = time.time_ns(), time.perf_counter()
-        status, body = self._post(form)
-        if status != 201:
-            raise RuntimeError(f"submission refused ({status}): {body[:500]!r}")
-        job: dict[str, Any] = json.loads(body)
-        while job["status"] not in FINAL_STATES:
-            if self.client == "poll":
-                time.sleep(self.poll_s)
-            status, body = self._get(job["id"], wait=self.client == "wait")
-            if status != 200:
-                raise RuntimeError(f"GET of job {job['id']} answered {status}: {body[:500]!r}")
-            job = json.loads(body)
-        elapsed = (time.perf_counter() - started) * 1000
-        if job["status"] != "succeeded":
-            raise RuntimeError(f"job {job['id']} {job['status']}: {job.get('error')}")
-        return elapsed, job, (sent_ns, time.time_ns())
-
-    def _post(self, form: dict[str, str]) -> tuple[int, bytes]:
-        file = ("digit.png", self.png, "image/png")
-        if self.plain is not None:
-            return self.plain.post_form(urlsplit(self.jobs).path, form, file)
-        assert self.session is not None
-        response = self.session.post(self.jobs, data=form, files={"files": file}, timeout=WAIT_S + 30)
-        return response.status_code, response.content
-
-    def _get(self, job_id: str, wait: bool) -> tuple[int, bytes]:
-        url = f"{self.jobs}/{job_id}" + (f"?wait={WAIT_S}" if wait else "")
-        if self.plain is not None:
-            parts = urlsplit(url)
-            return self.plain.get(f"{parts.path}?{parts.query}" if parts.query else parts.path)
-        assert self.session is not None
-        response = self.session.get(url, timeout=WAIT_S + 30)
-        return response.status_code, response.content
-
-
 def _epoch_ns(iso: str) -> int:
     moment = datetime.fromisoformat(iso)
     return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
@@ -299,7 +212,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         service.start_worker("cpu", concurrency=1, threads=args.worker_threads)
         settings = service.settings()
         local = InProcess(settings, png)
-        client = ServiceClient(service, png, args.client, args.poll_ms, args.http)
+        client = ServiceClient(service, MODEL, FRAMEWORK, png, args.client, args.poll_ms, args.http)
         try:
             expected = _top1(local.request()[1])
             for _ in range(args.warmup):  # the worker loads the model on its first job; both sides warm up

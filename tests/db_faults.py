@@ -32,7 +32,7 @@ def connection_killed_before(url: str, statement_start: str, times: int = 1) -> 
     killed: list[str] = []
 
     def kill_first(cursor: Any, statement: str) -> None:
-        if len(killed) >= times or not statement.lstrip().upper().startswith(statement_start.upper()):
+        if len(killed) >= times or not _starts(statement, statement_start):
             return
         killed.append(statement)
         pid = cursor.connection.info.backend_pid
@@ -44,7 +44,7 @@ def connection_killed_before(url: str, statement_start: str, times: int = 1) -> 
                 assert time.monotonic() < deadline, f"backend {pid} did not end"
                 time.sleep(0.01)
 
-    with _before_each_statement(kill_first):
+    with _each_statement(before=kill_first):
         yield killed
 
 
@@ -53,31 +53,36 @@ def answer_lost_once(statement_start: str) -> Iterator[list[str]]:
     """The first statement starting with `statement_start` is run (in autocommit mode: applied for good), then the
     driver reports a dropped connection instead of its answer; yields the statements whose answer was lost."""
     lost: list[str] = []
-    execute = psycopg.Cursor.execute
 
-    def answer_lost(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        result = execute(self, query, *args, **kwargs)
-        text = query if isinstance(query, str) else str(query)
-        if not lost and text.lstrip().upper().startswith(statement_start.upper()):
-            lost.append(text)
+    def lose_the_answer(_cursor: Any, statement: str) -> None:
+        if not lost and _starts(statement, statement_start):
+            lost.append(statement)
             raise psycopg.OperationalError("server closed the connection unexpectedly")
-        return result
 
-    psycopg.Cursor.execute = answer_lost  # type: ignore[assignment,method-assign]
-    try:
+    with _each_statement(after=lose_the_answer):
         yield lost
-    finally:
-        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+
+
+def _starts(statement: str, start: str) -> bool:
+    return statement.lstrip().upper().startswith(start.upper())
 
 
 @contextmanager
-def _before_each_statement(call: Callable[[Any, str], None]) -> Iterator[None]:
-    """`call(cursor, statement)` before every statement a psycopg cursor of this process executes."""
+def _each_statement(
+    before: Callable[[Any, str], None] | None = None, after: Callable[[Any, str], None] | None = None
+) -> Iterator[None]:
+    """`before(cursor, statement)` and `after(...)` around every statement a psycopg cursor of this process
+    executes."""
     execute = psycopg.Cursor.execute
 
     def watched(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        call(self, query if isinstance(query, str) else str(query))
-        return execute(self, query, *args, **kwargs)
+        statement = query if isinstance(query, str) else str(query)
+        if before is not None:
+            before(self, statement)
+        result = execute(self, query, *args, **kwargs)
+        if after is not None:
+            after(self, statement)
+        return result
 
     psycopg.Cursor.execute = watched  # type: ignore[assignment,method-assign]
     try:
@@ -97,7 +102,7 @@ def commit_answer_lost_once(url: str, after: str = "") -> Iterator[list[bool]]:
     armed = [not after]
 
     def arm(_cursor: Any, statement: str) -> None:
-        if statement.lstrip().upper().startswith(after.upper()):
+        if _starts(statement, after):
             armed[0] = True
 
     def commit_then_lose_the_answer(dbapi_connection: Any) -> None:
@@ -108,7 +113,7 @@ def commit_answer_lost_once(url: str, after: str = "") -> Iterator[list[bool]]:
 
     dialect.do_commit = commit_then_lose_the_answer  # type: ignore[method-assign]
     try:
-        with _before_each_statement(arm):
+        with _each_statement(before=arm):
             yield lost
     finally:
         del dialect.do_commit

@@ -241,10 +241,12 @@ class EndListener:
 
         return listened
 
-    def listening_to(self, job_id: str) -> tuple[_Subscription, _Waiter] | None:
+    def listening_to(self, job_id: str) -> tuple[_Subscription, _Waiter, bool] | None:
+        """(the subscription, the job's waiter, whether every announcement since the enqueue reaches it), or None when
+        this listener did not listen for `job_id`."""
         if self._subscription is None or self.waiter is None or self.job_id != job_id:
             return None
-        return self._subscription, self.waiter
+        return self._subscription, self.waiter, self.heard_from_enqueue
 
     def __enter__(self) -> EndListener:
         return self
@@ -271,12 +273,13 @@ def wait_for_job_end(
     deadline = time.monotonic() + timeout_s
     listening = listener.listening_to(job_id) if listener is not None else None
     if listening is not None:
-        (subscription, waiter), owned = listening, False
+        subscription, waiter, heard_everything = listening
+        owned, read_now = False, not heard_everything
     else:
         url = _redis_url(settings)
         subscription = _subscription(url) if url is not None and timeout_s > 0 else None
-        waiter, owned = subscription.register(job_id) if subscription is not None else None, True
-    read_now = not (listening is not None and listener is not None and listener.heard_from_enqueue)
+        waiter = subscription.register(job_id) if subscription is not None else None
+        owned, read_now = True, True
     poll_s = POLL_FIRST_S
 
     def took_announced() -> bool:

@@ -24,7 +24,7 @@ def _channel(tmp_path: Path):
 def test_a_message_still_being_written_is_not_taken_and_a_whole_one_is(tmp_path: Path) -> None:
     connection, channel, folder = _channel(tmp_path)
     with connection:
-        # What a consumer would meet mid-write with kombu's own transport: an empty file under the queue's name.
+        # A message being written: its file so far (empty), under the name consumers pass over until it is renamed.
         (folder / ".1_partial.hw.cpu.msg.part").write_bytes(b"")
         with pytest.raises(Empty):
             channel._get("hw.cpu")

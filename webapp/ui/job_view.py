@@ -10,7 +10,7 @@ from typing import Any
 
 from carml.db.models import Job
 from carml.errors import CarmlError
-from carml.evaluation.partial import readable_metrics
+from carml.evaluation.partial import dense_confusion, readable_metrics
 from carml.jobs.prediction_io import input_bytes
 from carml.manifest.steps import DecodeAudio, Frame
 from carml.publishing import job_manifest, service_catalog
@@ -39,13 +39,6 @@ def _claims(settings: Settings, job: Job) -> dict[str, float | None]:
     return {"top1": attributes.top1, "top5": attributes.top5}
 
 
-def _matrix(cells: dict[str, Any]) -> list[list[int]]:
-    counts = [[0] * cells["classes"] for _ in range(cells["classes"])]
-    for true_class, predicted, count in cells["cells"]:
-        counts[true_class][predicted] = count
-    return counts
-
-
 def _record_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in record.items()]
 
@@ -68,7 +61,7 @@ def evaluation_view(settings: Settings, job: Job) -> dict[str, Any]:
         "per_class": metrics.get("per_class", []),
         "labels": labels,
         # The full table up to FULL_GRID_CLASSES classes; past that, the most frequent mistakes.
-        "confusion": _matrix(cells) if cells and len(labels) <= FULL_GRID_CLASSES else [],
+        "confusion": dense_confusion(cells).tolist() if cells and len(labels) <= FULL_GRID_CLASSES else [],
         "top_confusions": top_confusions(labels, cells, MAX_CONFUSIONS_SHOWN)
         if len(labels) > FULL_GRID_CLASSES
         else [],
