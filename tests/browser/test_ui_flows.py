@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from carml.datasets.digits import load_digits_split
@@ -111,6 +112,8 @@ def test_a_long_job_can_be_cancelled_from_the_jobs_page(browser, carml_site, scr
     browser.get(f"{carml_site}/jobs")
     row = browser.find_element(By.CSS_SELECTOR, f"#jobs-table tr[data-job-id='{job_id}']")
     row.find_element(By.CSS_SELECTOR, ".cancel-form button").click()
+    # The form's POST answers with a page again: until then a reload below would abort the POST before it is sent.
+    WebDriverWait(browser, 30).until(staleness_of(row))
 
     def cancelled(b) -> bool:  # type: ignore[no-untyped-def]
         # Reload rather than rely on the page's polling, which pauses while the browser reports the tab hidden.
