@@ -43,7 +43,7 @@ from sqlalchemy import func, select, text
 from tracing_meters import CpuMeter, GcTimer, SaveTimer
 
 from carml.db.migrate import upgrade
-from carml.db.models import StageTiming, TraceSpan
+from carml.db.models import SpanSet, StageTiming, TraceSpan
 from carml.db.session import session_scope
 from carml.jobs.execution import run_shard
 from carml.jobs.model_cache import ModelCache
@@ -65,6 +65,7 @@ class LevelRuns:
     gc_s: list[float] = field(default_factory=list)  # per shard, in the garbage collector
     save_s: list[float] = field(default_factory=list)  # per shard, in ShardTrace.save
     spans_per_shard: int = 0
+    span_rows_per_shard: int = 0  # span sets: one per traced shard
     timing_rows_per_shard: int = 0
 
     def summary(self, shards_per_run: int) -> dict[str, Any]:
@@ -78,7 +79,7 @@ class LevelRuns:
             "gc_ms_per_shard": round(statistics.mean(self.gc_s) * 1000, 3),
             "spans_per_shard": self.spans_per_shard,
             "stage_timing_rows_per_shard": self.timing_rows_per_shard,
-            "rows_per_shard": self.spans_per_shard + self.timing_rows_per_shard,
+            "rows_per_shard": self.span_rows_per_shard + self.timing_rows_per_shard,
             "span_save_ms_per_shard": round(save_ms, 3),
             "span_save_us_per_span": round(save_ms * 1000 / self.spans_per_shard, 2) if self.spans_per_shard else None,
         }
@@ -140,12 +141,15 @@ class Bench:
             raise SystemExit(f"shard of job {job_id} ended {status}")
         return Shard(job_id, elapsed, cpu_s, self.timer.take(), self.gc.take())
 
-    def rows(self, job_id: str) -> tuple[int, int]:
-        """(spans, stage timing rows) the job's shard wrote; the `submit` span comes from submission."""
+    def rows(self, job_id: str) -> tuple[int, int, int]:
+        """(spans, span set rows, stage timing rows) the job's shard wrote; the `submit` span comes from submission."""
         with session_scope(self.settings.database) as session:
             spans = session.scalar(select(func.count()).where(TraceSpan.job_id == job_id, TraceSpan.name != "submit"))
+            sets = session.scalar(
+                select(func.count()).where(SpanSet.job_id == job_id, SpanSet.shard_index.is_not(None))
+            )
             timings = session.scalar(select(func.count()).where(StageTiming.job_id == job_id))
-        return spans or 0, timings or 0
+        return spans or 0, sets or 0, timings or 0
 
 
 def measure(bench: Bench, repeats: int, jobs: int | None, run_seconds: float) -> dict[str, Any]:
@@ -176,11 +180,9 @@ def measure(bench: Bench, repeats: int, jobs: int | None, run_seconds: float) ->
                 levels[level].cpu_s.append(totals[level][1])
             ratios.append(totals["stage"][0] / totals["none"][0] - 1)
             print(f"  repeat {repeat + 1}/{repeats}: " + "  ".join(f"{lv} {totals[lv][0]:.3f} s" for lv in LEVELS))
-    for (
-        level,
-        job_id,
-    ) in last_jobs.items():  # every measured shard of a level writes as many rows
-        levels[level].spans_per_shard, levels[level].timing_rows_per_shard = bench.rows(job_id)
+    for level, job_id in last_jobs.items():  # every measured shard of a level writes as many rows
+        runs = levels[level]
+        runs.spans_per_shard, runs.span_rows_per_shard, runs.timing_rows_per_shard = bench.rows(job_id)
     none, stage = (statistics.median(levels[level].runs_s) for level in LEVELS)
     cpu = {level: statistics.median(levels[level].cpu_s) for level in LEVELS}
     return {

@@ -44,9 +44,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+TYPE_ANNOTATION_MAP = {dict[str, Any]: JSONDocument, list[Any]: JSONDocument, datetime: UTCDateTime}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSONDocument, list[Any]: JSONDocument, datetime: UTCDateTime}
+    type_annotation_map = TYPE_ANNOTATION_MAP
+
+
+class ViewBase(DeclarativeBase):
+    """Read-only classes over SQL views the migrations create: kept off `Base.metadata`, so nothing creates them as
+    tables or compares them with the database's tables."""
+
+    metadata = MetaData()
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 def set_columns(row: Any) -> dict[str, Any]:

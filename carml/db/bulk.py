@@ -3,10 +3,10 @@ with their values), executemany elsewhere.
 
 NB: SQLAlchemy sends an executemany on psycopg 3 as one INSERT per row (pipelined, but not batched by its
 insertmanyvalues, which psycopg 3 gets only for INSERT ... RETURNING), so the server parses, plans and runs a
-statement per row. COPY takes all the rows in one statement: about half the time for a shard's spans and
-stage timings. The rows go through the columns' own bind processors first, so values are checked and
-converted as an INSERT would have them (aware datetimes only); JSON columns get the JSON text the server
-reads as it reads an INSERT's. Failures come out as the SQLAlchemy errors an execute would raise.
+statement per row. COPY takes all the rows in one statement: about half the time for a shard's stage timings.
+The rows go through the columns' own bind processors first, so values are checked and converted as an INSERT would
+have them (aware datetimes only); JSON columns get the JSON text the server reads as it reads an INSERT's. Failures
+come out as the SQLAlchemy errors an execute would raise.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def _readable_span(record: SpanRecord, resource: Any) -> Any:
     def context(span_id: str) -> SpanContext:
         return SpanContext(int(record.trace_id, 16), int(span_id, 16), is_remote=False, trace_flags=TraceFlags(1))
 
-    attributes = {k: v for k, v in record.attributes.items() if isinstance(v, (str, bool, int, float))}
+    attributes = {k: v for k, v in record.all_attributes.items() if isinstance(v, (str, bool, int, float))}
     if record.shard_index is not None:
         attributes["shard"] = record.shard_index
     if record.batch_index is not None:

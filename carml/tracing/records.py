@@ -14,7 +14,7 @@ _ZERO_SPAN_ID = "0" * 16
 def new_trace_id() -> str:
     """32 lowercase hex digits, never all zeros (W3C trace context)."""
     # NB: from the OS, not the `random` module: anything in the process may seed that one (a framework's
-    # set_random_seed, a test runner), and repeated ids would make the next job's spans collide in the database.
+    # set_random_seed, a test runner), and repeated ids would give two jobs' spans the same ids.
     return f"{secrets.randbits(128) or 1:032x}"
 
 
@@ -38,28 +38,14 @@ def epoch_ns(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
-def as_datetime(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
-
-
-#: The `spans` columns a span's row fills (`SpanRecord.row`); `id` comes from the database.
-SPAN_COLUMNS = (
-    "job_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "shard_index",
-    "batch_index",
-    "started_at",
-    "duration_ms",
-    "attributes",
-)
-
-
 @dataclass
 class SpanRecord:
-    """One span of a job's trace; times are nanoseconds since the epoch."""
+    """One span of a job's trace; times are nanoseconds since the epoch.
+
+    `attributes` are the span's own; `shared` are those every span of its set carries (the shard's job, model,
+    worker, ...: flat values, taking precedence over a span's own): one dict for the whole set, stored once (see
+    `SpanSet`).
+    """
 
     name: str
     trace_id: str
@@ -70,29 +56,34 @@ class SpanRecord:
     attributes: dict[str, Any] = field(default_factory=dict)
     shard_index: int | None = None
     batch_index: int | None = None
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration_ms(self) -> float:
         return max(0, self.end_ns - self.start_ns) / 1e6
 
-    def row(self, job_id: str) -> tuple[Any, ...]:
-        """The `spans` table row of this span, in the order of `SPAN_COLUMNS`."""
-        return (
-            job_id,
-            self.trace_id,
-            self.span_id,
-            self.parent_span_id,
-            self.name[:100],
-            self.shard_index,
-            self.batch_index,
-            as_datetime(self.start_ns),
-            self.duration_ms,
-            self._stored_attributes(),
-        )
+    @property
+    def all_attributes(self) -> dict[str, Any]:
+        """The span's own attributes with the shared ones over them: what the `spans` view and the collector show."""
+        return {**self.attributes, **self.shared} if self.shared else self.attributes
 
-    def _stored_attributes(self) -> dict[str, Any]:
-        # Attributes that are None are left out; most spans have none, and copying each span's dict costs more
+    def stored(self) -> dict[str, Any]:
+        """This span as an element of its set's `spans` array (see `SpanSet`); keys without a value are left out."""
+        element: dict[str, Any] = {
+            "id": self.span_id,
+            "name": self.name[:100],
+            "start_us": self.start_ns // 1000,
+            "ms": self.duration_ms,
+        }
+        if self.parent_span_id is not None:
+            element["parent"] = self.parent_span_id
+        if self.batch_index is not None:
+            element["batch"] = self.batch_index
+        # NB: attributes that are None are left out; most spans have none, and copying each span's dict costs more
         # than looking for one.
-        if None not in self.attributes.values():
-            return self.attributes
-        return {k: v for k, v in self.attributes.items() if v is not None}
+        attributes = self.attributes
+        if attributes:
+            if None in attributes.values():
+                attributes = {k: v for k, v in attributes.items() if v is not None}
+            element["attrs"] = attributes
+        return element

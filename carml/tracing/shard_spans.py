@@ -46,7 +46,7 @@ class ShardTraceContext:
 
     parent: TraceParent  # the job's `submit` span
     shard_index: int
-    attributes: dict[str, Any]  # job id, model, framework, batch size, hardware tag, worker
+    attributes: dict[str, Any]  # job id, model, framework, batch size, hardware tag, worker: shared by every span
     queued_ns: int  # when the job was recorded
     started_ns: int  # when this shard was claimed by its worker
     max_spans: int
@@ -126,9 +126,10 @@ class _Spans:
             parent_span_id=parent,
             start_ns=start_ns,
             end_ns=max(start_ns, end_ns),
-            attributes={**self.context.attributes, **(attributes or {})},
+            attributes=attributes or {},
             shard_index=self.context.shard_index,
             batch_index=batch_index,
+            shared=self.context.attributes,
         )
         self.records.append(record)
         return record

@@ -131,7 +131,7 @@ class ShardTrace:
             records,
             otlp_endpoint=self.settings.otlp_endpoint,
             service=WORKER_SERVICE,
-            shard_index=context.shard_index if replace else None,
+            replace=replace,
         )
 
     def close(self) -> None:

@@ -1,20 +1,23 @@
-"""A job's spans in the `spans` table: written in bulk with the rows they describe, read back for the API and page."""
+"""A job's spans: written a set at a time with the rows they describe, read back through the `spans` view for the API
+and page."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import bindparam, delete, event, func, insert, select
 from sqlalchemy.orm import Session
 
-from carml.db.bulk import insert_rows, replace_rows
-from carml.db.models import TraceSpan
+from carml.db.driver_statements import DriverStatement
+from carml.db.models import SpanSet, TraceSpan
 from carml.db.session import session_scope
 from carml.settings import Settings
 from carml.tracing.export import export
-from carml.tracing.records import SPAN_COLUMNS, SpanRecord
+from carml.tracing.records import SpanRecord
 
 logger = logging.getLogger(__name__)
 
@@ -26,22 +29,57 @@ def save_spans(
     *,
     otlp_endpoint: str,
     service: str,
-    shard_index: int | None = None,
+    replace: bool = False,
 ) -> None:
-    """Add spans to the caller's transaction; they go to the OTLP collector only once it commits.
+    """Add spans recorded together (one shard's, or the submitter's) to the caller's transaction as one `SpanSet`;
+    they go to the OTLP collector only once it commits.
 
-    With `shard_index`, the shard's earlier spans are deleted first: a redelivered shard leaves one copy.
+    With `replace`, the set the same shard saved before is deleted first: a redelivered shard leaves one copy.
     """
+    if not records:
+        return
+    first = records[0]
     session.flush()  # the job row the spans refer to, when it was added in this transaction
-    rows = (record.row(job_id) for record in records)
-    if shard_index is not None:
-        of_shard = {"job_id": job_id, "shard_index": shard_index}
-        replace_rows(session, TraceSpan.__table__, of_shard, SPAN_COLUMNS, rows)
-    elif records:
-        insert_rows(session, TraceSpan.__table__, SPAN_COLUMNS, rows)
-    if otlp_endpoint and records:
-        spans = list(records)
-        event.listen(session, "after_commit", lambda _session: _export(otlp_endpoint, service, spans), once=True)
+    spans = [record.stored() for record in records]
+    # NB: no None values: the `spans` view's merge on SQLite (json_patch) would drop the key (see SpanSet).
+    shared = {key: value for key, value in first.shared.items() if value is not None}
+    values = {"job_id": job_id, "trace_id": first.trace_id, "shard_index": first.shard_index}
+    _statements().add(session, {**values, "attributes": shared, "spans": spans}, replace)
+    if otlp_endpoint:
+        listed = list(records)
+        event.listen(session, "after_commit", lambda _session: _export(otlp_endpoint, service, listed), once=True)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    insert: DriverStatement
+    delete_shard: DriverStatement
+    replace: DriverStatement  # the delete and the insert in one statement (PostgreSQL)
+
+    def add(self, session: Session, values: dict[str, Any], replace: bool) -> None:
+        if not replace:
+            self.insert.execute(session, values)
+        elif session.get_bind().dialect.name == "postgresql":
+            self.replace.execute(session, values)
+        else:  # SQLite: no DELETE in a WITH; its statements cost no round trip anyway
+            self.delete_shard.execute(session, values)
+            self.insert.execute(session, values)
+
+
+@functools.cache
+def _statements() -> _Statements:
+    # NB: on the driver's cursor: SQLAlchemy's own execution of these costs more than their round trips.
+    table = SpanSet.__table__
+    names = ("job_id", "trace_id", "shard_index", "attributes", "spans")
+    add = insert(table).values({name: bindparam(name) for name in names})
+    delete_shard = delete(table).where(
+        (table.c.job_id == bindparam("job_id")) & (table.c.shard_index == bindparam("shard_index"))
+    )
+    return _Statements(
+        insert=DriverStatement(add),
+        delete_shard=DriverStatement(delete_shard),
+        replace=DriverStatement(add.add_cte(delete_shard.cte("replaced"))),
+    )
 
 
 def _export(endpoint: str, service: str, spans: list[SpanRecord]) -> None:
@@ -72,7 +110,7 @@ def read_spans(settings: Settings, job_id: str, limit: int, offset: int = 0) -> 
         query = (
             select(TraceSpan)
             .where(TraceSpan.job_id == job_id)
-            .order_by(TraceSpan.started_at, TraceSpan.id)
+            .order_by(TraceSpan.started_at, TraceSpan.set_id, TraceSpan.position)
             .limit(limit)
             .offset(offset)
         )

@@ -50,7 +50,7 @@ def test_stages_are_placed_from_their_starts_and_decode_is_cut_out_of_preprocess
     assert {r.trace_id for r in records} == {PARENT.trace_id}
     assert spans["shard"].parent_span_id == spans["queue"].parent_span_id == PARENT.span_id
     assert spans["predict"].parent_span_id == spans["batch"].span_id and spans["predict"].batch_index == 0
-    assert spans["predict"].attributes["model"] == "m" and spans["predict"].shard_index == 3
+    assert spans["predict"].all_attributes["model"] == "m" and spans["predict"].shard_index == 3
 
 
 def test_batches_without_starts_or_stages_give_what_can_be_placed() -> None:
@@ -69,7 +69,7 @@ def test_batches_without_starts_or_stages_give_what_can_be_placed() -> None:
     }
     assert batches == {0: ["batch", "predict", "postprocess"], 2: ["batch", "fetch"]}
     (shard,) = [r for r in records if r.name == "shard"]
-    assert shard.attributes == {**_context().attributes, "batches": 3, "spans_dropped": 0}
+    assert shard.all_attributes == {**_context().attributes, "batches": 3, "spans_dropped": 0}
 
 
 def test_operators_go_under_the_predict_span_they_ran_in_nested_as_recorded() -> None:

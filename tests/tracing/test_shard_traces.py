@@ -40,7 +40,11 @@ def _evaluate(settings: Settings, **request: Any) -> str:
 
 def _spans(settings: Settings, job_id: str) -> list[TraceSpan]:
     with session_scope(settings.database) as session:
-        query = select(TraceSpan).where(TraceSpan.job_id == job_id).order_by(TraceSpan.started_at, TraceSpan.id)
+        query = (
+            select(TraceSpan)
+            .where(TraceSpan.job_id == job_id)
+            .order_by(TraceSpan.started_at, TraceSpan.set_id, TraceSpan.position)
+        )
         return list(session.scalars(query))
 
 

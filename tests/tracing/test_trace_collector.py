@@ -39,7 +39,7 @@ def test_the_collector_is_left_as_it_was_found(settings: Settings) -> None:
 def test_a_failed_save_turns_the_collector_back_on(settings: Settings) -> None:
     job_id = _submit(settings)
     with session_scope(settings.database) as session:
-        session.execute(text("DROP TABLE spans"))  # the shard's spans cannot be written
+        session.execute(text("DROP TABLE span_sets"))  # the shard's spans cannot be written
     assert run_shard(settings, job_id, 0, WORKER_ID, ModelCache()) == "failed"  # a DatabaseError ends the job
-    assert "spans" in get_job(settings, job_id).error
+    assert "span_sets" in get_job(settings, job_id).error
     assert gc.isenabled()
