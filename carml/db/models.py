@@ -327,9 +327,9 @@ class SpanSet(Base):
     NB: one row per shard instead of a row per span: a span row cost the worker 24–55 µs (its COPY line, indexes and
     foreign key check), while an element of one array costs 10–16 µs, most of it building the span.
 
-    Each element holds `id`, `name`, `start_us` (microseconds since the epoch), `ms` (duration) and, when it has
-    them, `parent`, `batch` and `attrs` (its own attributes; those all the set's spans share are in `attributes`,
-    once).
+    Each element is an array (`carml.tracing.records.STORED_FIELDS`): the span's id, its parent's id (or null), name,
+    batch index (or null), start in microseconds since the epoch, duration in milliseconds, and its own attributes
+    (an object; those all the set's spans share are in `attributes`, once).
     """
 
     __tablename__ = "span_sets"

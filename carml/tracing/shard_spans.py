@@ -104,6 +104,7 @@ class _Spans:
         self.context = context
         self.records: list[SpanRecord] = []
         self.unused_ids: list[str] = []
+        self.trace_id, self.shard_index = context.parent.trace_id, context.shard_index
 
     def new_id(self) -> str:
         if not self.unused_ids:
@@ -119,17 +120,18 @@ class _Spans:
         attributes: dict[str, Any] | None = None,
         batch_index: int | None = None,
     ) -> SpanRecord:
+        # NB: positional, and the fields read once in __init__: a batch-1 shard makes thousands of these.
         record = SpanRecord(
-            name=name,
-            trace_id=self.context.parent.trace_id,
-            span_id=self.new_id(),
-            parent_span_id=parent,
-            start_ns=start_ns,
-            end_ns=max(start_ns, end_ns),
-            attributes=attributes or {},
-            shard_index=self.context.shard_index,
-            batch_index=batch_index,
-            shared=self.context.attributes,
+            name,
+            self.trace_id,
+            self.unused_ids.pop() if self.unused_ids else self.new_id(),
+            parent,
+            start_ns,
+            end_ns if end_ns > start_ns else start_ns,
+            attributes or {},
+            self.shard_index,
+            batch_index,
+            self.context.attributes,
         )
         self.records.append(record)
         return record
@@ -187,10 +189,13 @@ def _add_batch(
     start, end = min(s for _, s, _ in stages), max(e for _, _, e in stages)
     batch_id = spans.add("batch", shard_id, start, end, attributes, batch_index=index).span_id
     predict_id = None
+    items = {"items": batch.get("size")}  # NB: one dict for the batch's stage spans: nothing changes them later
     for name, stage_start, stage_end in stages:
-        extra = {"items": batch.get("size"), **((predict_attributes or {}) if name == "predict" else {})}
-        span_id = spans.add(name, batch_id, stage_start, stage_end, extra, batch_index=index).span_id
-        predict_id = span_id if name == "predict" else predict_id
+        if name == "predict":
+            extra = {**items, **(predict_attributes or {})}
+            predict_id = spans.add(name, batch_id, stage_start, stage_end, extra, index).span_id
+        else:
+            spans.add(name, batch_id, stage_start, stage_end, items, index)
     return predict_id
 
 

@@ -31,23 +31,23 @@ SPANS_VIEW = {
     "postgresql": """
         CREATE VIEW spans AS
         SELECT s.id AS set_id, (e.position - 1)::int AS position, s.job_id, s.trace_id,
-               e.span->>'id' AS span_id, e.span->>'parent' AS parent_span_id, e.span->>'name' AS name,
-               s.shard_index, (e.span->>'batch')::int AS batch_index,
-               TIMESTAMPTZ 'epoch' + (e.span->>'start_us')::bigint * INTERVAL '1 microsecond' AS started_at,
-               (e.span->>'ms')::float8 AS duration_ms,
-               COALESCE(e.span->'attrs', '{}')::jsonb || s.attributes::jsonb AS attributes
+               e.span->>0 AS span_id, e.span->>1 AS parent_span_id, e.span->>2 AS name,
+               s.shard_index, (e.span->>3)::int AS batch_index,
+               TIMESTAMPTZ 'epoch' + (e.span->>4)::bigint * INTERVAL '1 microsecond' AS started_at,
+               (e.span->>5)::float8 AS duration_ms,
+               (e.span->6)::jsonb || s.attributes::jsonb AS attributes
         FROM span_sets s CROSS JOIN LATERAL json_array_elements(s.spans) WITH ORDINALITY AS e(span, position)
     """,
     # NB: started_at as the text SQLAlchemy stores a SQLite DATETIME as ('YYYY-MM-DD HH:MM:SS.ffffff', UTC).
     "sqlite": """
         CREATE VIEW spans AS
         SELECT s.id AS set_id, CAST(e.key AS INTEGER) AS position, s.job_id, s.trace_id,
-               json_extract(e.value, '$.id') AS span_id, json_extract(e.value, '$.parent') AS parent_span_id,
-               json_extract(e.value, '$.name') AS name, s.shard_index, json_extract(e.value, '$.batch') AS batch_index,
-               strftime('%Y-%m-%d %H:%M:%S', json_extract(e.value, '$.start_us') / 1000000, 'unixepoch')
-                   || printf('.%06d', json_extract(e.value, '$.start_us') % 1000000) AS started_at,
-               CAST(json_extract(e.value, '$.ms') AS REAL) AS duration_ms,
-               json_patch(COALESCE(json_extract(e.value, '$.attrs'), '{}'), s.attributes) AS attributes
+               json_extract(e.value, '$[0]') AS span_id, json_extract(e.value, '$[1]') AS parent_span_id,
+               json_extract(e.value, '$[2]') AS name, s.shard_index, json_extract(e.value, '$[3]') AS batch_index,
+               strftime('%Y-%m-%d %H:%M:%S', json_extract(e.value, '$[4]') / 1000000, 'unixepoch')
+                   || printf('.%06d', json_extract(e.value, '$[4]') % 1000000) AS started_at,
+               CAST(json_extract(e.value, '$[5]') AS REAL) AS duration_ms,
+               json_patch(json_extract(e.value, '$[6]'), s.attributes) AS attributes
         FROM span_sets s, json_each(s.spans) AS e
     """,
 }
@@ -57,13 +57,10 @@ SETS_FROM_SPAN_ROWS = {
     "postgresql": """
         INSERT INTO span_sets (job_id, trace_id, shard_index, attributes, spans)
         SELECT job_id, trace_id, shard_index, '{}'::json, json_agg(
-                   jsonb_build_object(
-                       'id', span_id, 'name', name, 'ms', duration_ms, 'attrs', attributes,
-                       'start_us', (EXTRACT(EPOCH FROM started_at) * 1000000)::bigint
+                   json_build_array(
+                       span_id, parent_span_id, name, batch_index,
+                       (EXTRACT(EPOCH FROM started_at) * 1000000)::bigint, duration_ms, attributes
                    )
-                   || CASE WHEN parent_span_id IS NULL THEN '{}'::jsonb
-                           ELSE jsonb_build_object('parent', parent_span_id) END
-                   || CASE WHEN batch_index IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('batch', batch_index) END
                    ORDER BY started_at, id
                )
         FROM spans_rows GROUP BY job_id, trace_id, shard_index
@@ -72,13 +69,11 @@ SETS_FROM_SPAN_ROWS = {
         INSERT INTO span_sets (job_id, trace_id, shard_index, attributes, spans)
         SELECT job_id, trace_id, shard_index, '{}', json_group_array(json(span))
         FROM (
-            SELECT job_id, trace_id, shard_index, json_patch(
-                       json_object(
-                           'id', span_id, 'name', name, 'ms', duration_ms, 'attrs', json(attributes),
-                           'start_us', CAST(strftime('%s', substr(started_at, 1, 19)) AS INTEGER) * 1000000
-                               + CAST(substr(substr(started_at, 21) || '000000', 1, 6) AS INTEGER)
-                       ),
-                       json_object('parent', parent_span_id, 'batch', batch_index)
+            SELECT job_id, trace_id, shard_index, json_array(
+                       span_id, parent_span_id, name, batch_index,
+                       CAST(strftime('%s', substr(started_at, 1, 19)) AS INTEGER) * 1000000
+                           + CAST(substr(substr(started_at, 21) || '000000', 1, 6) AS INTEGER),
+                       duration_ms, json(attributes)
                    ) AS span
             FROM spans_rows ORDER BY started_at, id
         )
