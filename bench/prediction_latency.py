@@ -3,7 +3,8 @@
 In process: `digits-cnn` (ONNX Runtime) is loaded once, then each request is what a worker does per input once
 it holds the bytes: preprocess (PNG decode, resize, normalize), predict, postprocess, answer as JSON.
 
-Through the service: `carml web` and one warm `carml worker` on the "servers" back end (PostgreSQL, Redis as
+Through the service: `carml web` (or, with `--web-server gunicorn`, gunicorn's gthread worker as the Docker image
+serves the app) and one warm `carml worker` on the "servers" back end (PostgreSQL, Redis as
 the broker, moto's S3 server standing in for MinIO) or the embedded one. Each request is what a user's client
 does: POST /api/v1/jobs with the PNG (multipart) and learn the answer, either by asking the API to wait for the
 job's end (`--client wait`: the `wait` field of the submission, then GET ?wait= if it is not over yet) or by
@@ -20,6 +21,7 @@ what each process spent: CPU milliseconds per request of the web app, the worker
 this database's PostgreSQL backends and the client, over the service's timed requests.
 
 Run: .venv/bin/python bench/prediction_latency.py [--requests 500] [--client wait|poll] [--backend servers]
+[--web-server werkzeug|gunicorn]
 """
 
 from __future__ import annotations
@@ -83,7 +85,9 @@ class ProcessCpu:
                 command = " ".join(child.cmdline())
             except psutil.Error:
                 continue
-            role = "s3" if "moto.server" in command else "web" if " web " in command else "worker"
+            role = (
+                "s3" if "moto.server" in command else "web" if " web " in command or "webapp:" in command else "worker"
+            )
             found[child.pid] = (role, child)
         if self.database:
             for backend in psutil.process_iter(["username", "cmdline"]):
@@ -208,7 +212,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     png = digit_png()
     with BenchService(workdir / "service", args.backend) as service:
-        service.start_web()
+        service.start_web(args.web_server)
         service.start_worker("cpu", concurrency=1, threads=args.worker_threads)
         settings = service.settings()
         local = InProcess(settings, png)
@@ -252,6 +256,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "broker": "redis" if args.backend == "servers" else "filesystem",
         "client": args.client,
         "http": args.http,
+        "web_server": args.web_server,
         "poll_ms": args.poll_ms if args.client == "poll" else None,
         "worker_threads": args.worker_threads,
         "requests": len(through_service),
@@ -322,6 +327,13 @@ def main(argv: list[str] | None = None) -> None:
         "connection, which leaves out most of the client's own cost.",
     )
     parser.add_argument("--backend", choices=("servers", "embedded"), default="servers")
+    parser.add_argument(
+        "--web-server",
+        choices=("werkzeug", "gunicorn"),
+        default="werkzeug",
+        help="What serves the web app: `carml web` (Flask's threaded server, default) or gunicorn's gthread worker, "
+        "as the Docker image runs it.",
+    )
     parser.add_argument("--worker-threads", type=int, help="`carml worker --threads` (default: not given).")
     parser.add_argument("--tiny", action="store_true", help="20 requests, 3 warm-up, 1 round: a smoke run.")
     parser.add_argument("--out", type=Path, default=default_out("prediction_latency"))

@@ -27,6 +27,9 @@ from typing import Any
 import requests
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Threads of the one gunicorn worker process of `start_web("gunicorn")`: one machine's share of docker-compose.yml's
+#: 2 × 16 (each request waiting for its job holds one).
+GUNICORN_THREADS = 8
 POSTGRES = "127.0.0.1:5432"
 POSTGRES_ROLES = ("postgres", "root")  # the first that may connect and CREATE DATABASE is used
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -209,12 +212,17 @@ class BenchService:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
     # ------------------------------------------------------------------ processes
-    def start_web(self) -> str:
-        """`carml web` on a free port; returns its base URL once it answers."""
+    def start_web(self, server: str = "werkzeug") -> str:
+        """The web app on a free port; returns its base URL once it answers. `server`: `werkzeug` (`carml web`, Flask's
+        threaded server) or `gunicorn` (as the Dockerfile and docker-compose.yml serve it: the gthread worker)."""
         port = free_port()
-        web = self._spawn(
-            [sys.executable, "-m", "carml", "web", "--host", "127.0.0.1", "--port", str(port)], "web", self.env
-        )
+        if server == "gunicorn":
+            gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+            address, threads = f"127.0.0.1:{port}", str(GUNICORN_THREADS)
+            command = [gunicorn, "webapp:create_app()", "-b", address, "-w", "1", "-k", "gthread", "--threads", threads]
+        else:
+            command = [sys.executable, "-m", "carml", "web", "--host", "127.0.0.1", "--port", str(port)]
+        web = self._spawn(command, "web", self.env)
         _wait_for_port(port, web, timeout=60)
         self.base_url = f"http://127.0.0.1:{port}"
         return self.base_url
