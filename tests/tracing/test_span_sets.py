@@ -13,7 +13,7 @@ from carml.db import migrate
 from carml.db.models import Job, SpanSet, TraceSpan
 from carml.db.session import session_scope
 from carml.settings import load_settings
-from carml.tracing.records import SpanRecord, epoch_ns
+from carml.tracing.records import STORED_FIELDS, SpanRecord, epoch_ns
 from carml.tracing.store import read_spans, save_spans
 
 JOB = "00000000-0000-4000-8000-000000000001"
@@ -59,6 +59,21 @@ def _shard_spans(shard_index: int, attempt: int) -> list[SpanRecord]:
             shared=shared,
         ),
     ]
+
+
+def test_a_stored_span_holds_its_fields_in_the_documented_order() -> None:
+    (shard, predict) = _shard_spans(2, attempt=1)
+    stored = dict(zip(STORED_FIELDS, predict.stored(), strict=True))
+    assert stored == {
+        "span_id": "00000000000000a2",
+        "parent_span_id": "00000000000000a1",
+        "name": "predict",
+        "batch_index": 3,
+        "start_us": (epoch_ns(STARTED) + 1_123) // 1000,
+        "duration_ms": 2.25,
+        "attributes": {"items": 32, "note": 'a\tb "µs"', "shape": [1, 28], "nested": {"k": None}},  # not "item": None
+    }
+    assert shard.stored()[1:4] == ("00f067aa0ba902b7", "shard", None)
 
 
 def test_the_view_shows_each_span_as_recorded_with_its_sets_attributes(database: str) -> None:
