@@ -325,7 +325,7 @@ class SpanSet(Base):
     or the submitter's `submit` span, as one JSON array. SQL reads them a span per row through the `spans` view.
 
     NB: one row per shard instead of a row per span: a span row cost the worker 24–55 µs (its COPY line, indexes and
-    foreign key check), while an element of one array costs 10–16 µs, most of it building the span.
+    foreign key check), while an element of one array costs 7–13 µs, most of it building the span.
 
     Each element is an array (`carml.tracing.records.STORED_FIELDS`): the span's id, its parent's id (or null), name,
     batch index (or null), start in microseconds since the epoch, duration in milliseconds, and its own attributes
