@@ -116,6 +116,10 @@ def test_a_job_trace_is_in_sql_and_at_the_collector(service_env, start_worker, o
         )
         assert span.service == ("carml" if span.name == "submit" else "carml-worker")
     assert received[submit["span_id"]].attributes["job_id"] == traced
+    # Each worker span carries its shard's attributes there too (the database keeps them once per shard).
+    for span in received.values():
+        if span.name != "submit":
+            assert {k: span.attributes.get(k) for k in worker_attributes} == worker_attributes, span.name
 
     # Trace level none: no trace id, no spans, nothing sent.
     assert _sql(env, text("SELECT trace_id FROM jobs WHERE id = :id"), id=untraced) == [{"trace_id": None}]
