@@ -11,9 +11,7 @@ come out as the SQLAlchemy errors an execute would raise.
 
 from __future__ import annotations
 
-import functools
 import json
-import json.encoder
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -68,41 +66,11 @@ def replace_rows(
 MAX_VALUES_ROWS = 8
 
 
-def _refuse(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-@functools.cache
-def _json_dumps() -> Callable[[Any], str]:
-    """`json.dumps` with its defaults, from one C encoder kept for every value when this Python allows it.
-
-    NB: `json.dumps` builds a new encoder on each call, which costs as much as encoding a span's attributes (about
-    0.7 of its 1.4 µs): the json module has no public way to keep one. `c_make_encoder` is its private accelerator,
-    so any Python where it is missing or is called otherwise gets `json.dumps` itself.
-    """
-    sample = {"a": [1, 0.5, None, True, "é\t"], "b": {}}
-    make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
-    escape = json.encoder.encode_basestring_ascii
-    try:
-        encode = make_encoder(None, _refuse, escape, None, ": ", ", ", False, False, True)
-        encoded = "".join(encode(sample, 0))
-    except TypeError:  # None (no accelerator), or another signature
-        return json.dumps
-    if encoded != json.dumps(sample):
-        return json.dumps
-
-    def dumps(value: Any) -> str:
-        return "".join(encode(value, 0))
-
-    return dumps
-
-
 def _json_text(none_as_null: bool) -> Callable[[Any], str | None]:
-    """What `json.dumps` gives (`_json_dumps`); None as the JSON type stores it."""
-    dumps = _json_dumps()
+    """What `json.dumps` gives; None as the JSON type stores it."""
     if not none_as_null:
-        return dumps
-    return lambda value: None if value is None else dumps(value)
+        return json.dumps
+    return lambda value: None if value is None else json.dumps(value)
 
 
 def _processor(table: Table, name: str, connection: Connection) -> Callable[[Any], Any] | None:

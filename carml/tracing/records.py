@@ -59,10 +59,6 @@ class SpanRecord:
     shared: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def duration_ms(self) -> float:
-        return max(0, self.end_ns - self.start_ns) / 1e6
-
-    @property
     def all_attributes(self) -> dict[str, Any]:
         """The span's own attributes with the shared ones over them: what the `spans` view and the collector show."""
         return {**self.attributes, **self.shared} if self.shared else self.attributes

@@ -209,25 +209,6 @@ def test_a_nul_character_is_taken_or_refused_as_an_insert_would_be(database: str
         assert session.scalars(select(ProbeSpan)).all() == []
 
 
-@pytest.mark.parametrize("accelerated", [True, False])
-def test_json_columns_get_what_json_dumps_gives(monkeypatch: pytest.MonkeyPatch, accelerated: bool) -> None:
-    import json
-    import json.encoder
-
-    bulk._json_dumps.cache_clear()
-    if not accelerated:  # a Python without the C encoder, or one whose private signature changed
-        monkeypatch.setattr(json.encoder, "c_make_encoder", None)
-    try:
-        dumps = bulk._json_dumps()
-        assert (dumps is json.dumps) is not accelerated
-        for value in ({}, {"a": 1, "b": [0.5, None, True, 'µs\t"\\']}, [float("nan"), 1e300], "x", 3, None):
-            assert dumps(value) == json.dumps(value)
-        with pytest.raises(TypeError, match="not JSON serializable"):
-            dumps({"when": STARTED})
-    finally:
-        bulk._json_dumps.cache_clear()
-
-
 def test_past_the_few_rows_of_one_insert_a_copy_writes_them(database: str) -> None:
     # Either side of the limit, on every backend: the same rows read back.
     count = bulk.MAX_VALUES_ROWS + 2
